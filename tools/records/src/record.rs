@@ -1,0 +1,425 @@
+//! Record types of the stream contract. See `docs/records.md`.
+//!
+//! Each type implements [`Kind`]: its `kind` string and the schema version this build writes and
+//! understands. The writer puts `"kind"` and `"v"` first on every line; readers ignore fields they
+//! do not know (a newer minor addition), and refuse a newer `v` of a kind (a breaking change).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// A record type of the stream: its `kind` tag and schema version.
+pub trait Kind: Serialize + DeserializeOwned {
+    const KIND: &'static str;
+    const VERSION: u32;
+}
+
+/// Which OpenAI-compatible endpoint a request goes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// `POST /v1/completions` with `prompt`.
+    #[default]
+    Completions,
+    /// `POST /v1/chat/completions` with `messages`.
+    Chat,
+}
+
+impl Api {
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::Completions => "/v1/completions",
+            Api::Chat => "/v1/chat/completions",
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Completions => "completions",
+            Api::Chat => "chat",
+        }
+    }
+}
+
+/// One chat message. `content` is plain text (the datasets of this project have no images).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// One request to send: written by `sb-sample`, read by `sb-load`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Unique within a stream; carried to the result record.
+    pub id: String,
+    #[serde(default)]
+    pub api: Api,
+    /// The prompt, for `api: completions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The messages of this turn, for `api: chat`. For a multi-turn `session`, only the new
+    /// messages of this turn: the load generator prepends the session's history (earlier turns'
+    /// messages and the replies the server actually gave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Message>>,
+    /// Output length to ask for (`max_tokens`, or `max_completion_tokens` on chat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Prompt length counted by `tokenizer` (for a chat request: of the rendered messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Where the row came from in the dataset (file and row, or the dataset's own id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Multi-turn conversation this request belongs to; turns of a session are sent in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// 0-based turn number within `session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    /// Shared-prefix group: requests with the same `prefix` start with the same text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Sampling parameters passed through verbatim into the request body (`n`, `best_of`,
+    /// `use_beam_search`, `temperature`, `ignore_eos`, ...).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub params: Map<String, Value>,
+    /// Reference answer, when the dataset has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Arrival offset for trace replay, milliseconds from the start of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<f64>,
+}
+
+impl Kind for Request {
+    const KIND: &'static str = "request";
+    const VERSION: u32 = 1;
+}
+
+/// How a request ended. Anything but `ok` carries an `error` text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// HTTP 200 and a complete response (`[DONE]` seen when streaming).
+    #[default]
+    Ok,
+    /// The server answered with a non-2xx status (`http_status` says which).
+    HttpError,
+    /// No connection could be made (refused, DNS, TLS handshake).
+    ConnectError,
+    /// The request timeout expired before the response was complete.
+    Timeout,
+    /// The response stream ended before it was complete (no `[DONE]`, connection reset).
+    StreamCut,
+    /// A 200 response whose body could not be understood.
+    InvalidResponse,
+    /// Stopped by the client (Ctrl-C grace period over, or a run bound reached).
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::HttpError => "http_error",
+            Status::ConnectError => "connect_error",
+            Status::Timeout => "timeout",
+            Status::StreamCut => "stream_cut",
+            Status::InvalidResponse => "invalid_response",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The server's `usage` object, as reported (OpenAI `usage`, vLLM's final usage chunk).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub completion_tokens: u32,
+    #[serde(default)]
+    pub total_tokens: u32,
+    /// `prompt_tokens_details.cached_tokens`, when the server reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u32>,
+    /// `completion_tokens_details.reasoning_tokens`, when the server reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
+}
+
+/// One finished (or failed) request: written by `sb-load` as it finishes, read by `sb-report`.
+///
+/// All `*_ns` are absolute Unix-epoch nanoseconds from the writer's one monotonic clock
+/// ([`crate::Clock`]), except `chunks_ns`, which are offsets from `sent_ns` (they are many, and
+/// short numbers keep the stream small and quick to parse).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    pub id: String,
+    #[serde(default)]
+    pub api: Api,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the arrival process meant the request to be sent. Latency measured from here is free
+    /// of coordinated omission: a generator that falls behind shows it in this latency.
+    pub scheduled_ns: u64,
+    /// When the request was handed to the connection (after any client-side wait).
+    pub sent_ns: u64,
+    /// Response headers received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_ns: Option<u64>,
+    /// First streamed message with a non-empty `choices` array, even if its text is empty (a chat
+    /// role-only chunk counts): vLLM `bench serve`'s TTFT end point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_chunk_ns: Option<u64>,
+    /// First message carrying non-empty text, content or reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_ns: Option<u64>,
+    /// Last message with a non-empty `choices` array: vLLM's E2EL end point (the trailing usage
+    /// chunk and `[DONE]` do not extend it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ns: Option<u64>,
+    /// The response was complete (or the failure was observed).
+    pub done_ns: u64,
+    /// Arrival of every message with a non-empty `choices` array, as offsets from `sent_ns`.
+    /// Successive differences are vLLM's per-chunk ITL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks_ns: Vec<u64>,
+    /// Usage reported by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Prompt tokens counted on the client side (copied from the request record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    /// Output tokens counted on the client side by `tokenizer` from the generated text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Index of the load stage this request was scheduled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<u32>,
+    /// `i/N` when the run was sharded with `--shard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Sent during warm-up: kept in the stream, left out of the summary.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub warmup: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Run identifier shared by every record of one `sb-load` invocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// Free-form labels set on the command line (`--tag key=value`), e.g. a sweep point.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The generated text, only with `sb-load --save-text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl Kind for ResultRecord {
+    const KIND: &'static str = "result";
+    const VERSION: u32 = 1;
+}
+
+impl ResultRecord {
+    /// Output tokens as vLLM `bench serve` counts them: the server's `usage.completion_tokens`,
+    /// else the client-side count.
+    pub fn output_len(&self) -> Option<u32> {
+        self.usage.as_ref().map(|u| u.completion_tokens).or(self.output_tokens)
+    }
+    /// Prompt tokens as vLLM `bench serve` counts them: `usage.prompt_tokens` when present.
+    pub fn input_len(&self) -> Option<u32> {
+        self.usage.as_ref().map(|u| u.prompt_tokens).or(self.prompt_tokens)
+    }
+}
+
+/// Where a metric sample came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleSource {
+    /// A Prometheus server's HTTP API (`query_range`).
+    Prometheus,
+    /// A `/metrics` endpoint polled directly.
+    Endpoint,
+    /// A server log (start-up phases).
+    Log,
+}
+
+/// The time window a sample was collected for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// One metric value at one time: written by `sb-scrape`, read by `sb-report`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Metric name as exposed (`vllm:num_requests_running`, `container_fs_reads_bytes_total`,
+    /// `vllm_startup:weights_load_seconds`, ...). Histogram series keep their `_bucket`, `_sum`,
+    /// `_count` suffixes; `le` is a label.
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub ts_ns: u64,
+    /// NaN and infinities, which JSON cannot hold, are written as the strings `"NaN"`, `"+Inf"`
+    /// and `"-Inf"`, as in the Prometheus text format.
+    #[serde(serialize_with = "ser_f64", deserialize_with = "de_f64")]
+    pub value: f64,
+    pub source: SampleSource,
+    /// `counter`, `gauge`, `histogram`, `summary`, `untyped`, or for logs `duration`/`event`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub metric_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    /// What was scraped: the URL, the PromQL query, or the log file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl Kind for Sample {
+    const KIND: &'static str = "sample";
+    const VERSION: u32 = 1;
+}
+
+/// The final record of an `sb-load` run: what was asked, what was achieved, and whether the
+/// generator kept its schedule. Fields beyond the named ones go in `extra`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run: String,
+    pub started_ns: u64,
+    pub ended_ns: u64,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Kind for RunRecord {
+    const KIND: &'static str = "run";
+    const VERSION: u32 = 1;
+}
+
+/// A summary written by `sb-report --format json`: every metric with the name of its formula in
+/// `docs/metrics.md`. The layout of `metrics` belongs to `sb-report` and its doc.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+impl Kind for Summary {
+    const KIND: &'static str = "summary";
+    const VERSION: u32 = 1;
+}
+
+/// One point of a parameter sweep, written by `sb-deploy --sweep` as the plan.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanPoint {
+    /// Short stable name of the point, used in resource names and `--group-by`.
+    pub point: String,
+    /// The swept parameters of this point.
+    pub params: Map<String, Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Kind for PlanPoint {
+    const KIND: &'static str = "plan";
+    const VERSION: u32 = 1;
+}
+
+/// Any record of the stream, for readers that take a mix (e.g. `sb-report` reads results, the
+/// run record and samples from one file).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    Request(Request),
+    Result(Box<ResultRecord>),
+    Sample(Sample),
+    Run(RunRecord),
+    Summary(Summary),
+    Plan(PlanPoint),
+}
+
+impl Record {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Request(_) => Request::KIND,
+            Record::Result(_) => ResultRecord::KIND,
+            Record::Sample(_) => Sample::KIND,
+            Record::Run(_) => RunRecord::KIND,
+            Record::Summary(_) => Summary::KIND,
+            Record::Plan(_) => PlanPoint::KIND,
+        }
+    }
+}
+
+/// Every kind this build knows, with the newest version it understands.
+pub const KNOWN_KINDS: &[(&str, u32)] = &[
+    (Request::KIND, Request::VERSION),
+    (ResultRecord::KIND, ResultRecord::VERSION),
+    (Sample::KIND, Sample::VERSION),
+    (RunRecord::KIND, RunRecord::VERSION),
+    (Summary::KIND, Summary::VERSION),
+    (PlanPoint::KIND, PlanPoint::VERSION),
+];
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn ser_f64<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_nan() {
+        s.serialize_str("NaN")
+    } else if v.is_infinite() {
+        s.serialize_str(if *v > 0.0 { "+Inf" } else { "-Inf" })
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num<'a> {
+        F(f64),
+        S(&'a str),
+        O(String),
+    }
+    let parse = |s: &str| -> Result<f64, D::Error> {
+        match s {
+            "NaN" | "nan" => Ok(f64::NAN),
+            "+Inf" | "Inf" | "inf" | "+inf" => Ok(f64::INFINITY),
+            "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
+            other => other.parse().map_err(|_| serde::de::Error::custom(format!("bad number {other:?}"))),
+        }
+    };
+    match Num::deserialize(d)? {
+        Num::F(f) => Ok(f),
+        Num::S(s) => parse(s),
+        Num::O(s) => parse(&s),
+    }
+}

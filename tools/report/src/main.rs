@@ -1,0 +1,19 @@
+//! sb-report: results [+ samples] -> summary. Not implemented yet; see the issue tracker.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// servebench: results [+ samples] -> summary (not yet implemented).
+#[derive(Parser)]
+#[command(name = "sb-report", version)]
+struct Args {
+    /// Arguments (ignored until the tool is implemented).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let _args = Args::parse();
+    eprintln!("sb-report: not yet implemented");
+    ExitCode::from(2)
+}

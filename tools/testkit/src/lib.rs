@@ -1,0 +1,106 @@
+//! Test helpers shared by the integration tests of every tool: where the built binaries are,
+//! where the test data is, and an `sb-sim` child process that is killed when dropped.
+//!
+//! Tests run the real binaries the way users do. `cargo test` builds only the binaries of the
+//! package under test, so the README's test command builds all of them first
+//! (`cargo build --workspace --bins && cargo test --workspace`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root (where `Cargo.toml` with `[workspace]` is).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// A file or directory under `testdata/`.
+pub fn testdata(rel: &str) -> PathBuf {
+    root().join("testdata").join(rel)
+}
+
+/// Path of a built binary of the workspace (`sb-sim`, `sb-load`, ...), next to the test's own
+/// executable's profile directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test>-<hash>  ->  target/<profile>/<name>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` before `cargo test` (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A running `sb-sim`, killed on drop.
+pub struct Sim {
+    pub url: String,
+    child: Child,
+}
+
+impl Sim {
+    /// Starts `sb-sim --port 0 <args>` and waits until it listens.
+    pub fn start(args: &[&str]) -> Sim {
+        let dir = std::env::temp_dir().join(format!("sb-sim-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let addr_file = dir.join("addr");
+        let mut child = Command::new(bin("sb-sim"))
+            .args(["--host", "127.0.0.1", "--port", "0", "--addr-file"])
+            .arg(&addr_file)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sb-sim");
+        // Forward the sim's stderr to the test's stderr (shown when a test fails).
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[sb-sim] {line}");
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(url) = std::fs::read_to_string(&addr_file) {
+                if !url.trim().is_empty() {
+                    return Sim { url: url.trim().to_string(), child };
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("sb-sim exited before listening: {status}");
+            }
+            assert!(Instant::now() < deadline, "sb-sim did not start listening within 20 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process-unique number, for temp names.
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh empty temp directory for one test.
+pub fn tempdir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-test-{tag}-{}-{}", std::process::id(), unique()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
