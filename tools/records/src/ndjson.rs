@@ -42,7 +42,10 @@ impl Input {
     /// `-` is stdin; anything else a file path.
     pub fn open(path: &str) -> io::Result<Input> {
         if path == "-" {
-            return Ok(Input { name: "<stdin>".into(), reader: Box::new(BufReader::with_capacity(1 << 16, io::stdin())) });
+            return Ok(Input {
+                name: "<stdin>".into(),
+                reader: Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
+            });
         }
         let file = File::open(Path::new(path)).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
         Ok(Input { name: path.to_string(), reader: Box::new(BufReader::with_capacity(1 << 16, file)) })
@@ -147,6 +150,21 @@ impl<R: BufRead> RecordReader<R> {
 
     fn parse<T: Kind>(&self) -> Result<T, ReadError> {
         serde_json::from_str(self.buf.trim_end()).map_err(|e| self.err(format!("bad {} record: {e}", T::KIND)))
+    }
+
+    /// The next line as its validated kind and raw text, for readers that deserialize into a
+    /// leaner type of their own (e.g. `sb-report` over millions of results). The text is valid
+    /// until the next call.
+    pub fn next_line(&mut self) -> Option<Result<(&'static str, &str), ReadError>> {
+        match self.next_head()? {
+            Ok(kind) => Some(Ok((kind, self.buf.trim_end()))),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// An error about the line returned last, with file and line number.
+    pub fn error_here(&self, message: impl Into<String>) -> ReadError {
+        self.err(message.into())
     }
 
     /// The next record of any known kind.
