@@ -291,6 +291,10 @@ async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arr
                 match fault {
                     Fault::Cut => {
                         // Break the connection without finishing the body: no [DONE], no usage.
+                        // Wait a moment first so hyper flushes the chunks already sent. The
+                        // engine learns of the abort at once, as vLLM's does on a disconnect.
+                        rx.close();
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         let _ = body_tx
                             .send(Err(std::io::Error::other("sb-sim fault injection: stream cut (--cut)")))
                             .await;

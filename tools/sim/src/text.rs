@@ -39,7 +39,7 @@ impl TokenCounter {
         let mut feed = |token: u64| {
             chain.write_u64(token);
             n += 1;
-            if n % block == 0 {
+            if n.is_multiple_of(block) {
                 hashes.push(chain.finish());
             }
         };
