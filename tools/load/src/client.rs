@@ -1,0 +1,386 @@
+//! One HTTP exchange with an OpenAI-compatible server, timed chunk by chunk.
+//!
+//! The client is built once and shared (a pooled hyper client, HTTP/1.1 with keep-alive, TLS by
+//! rustls when the URL is `https`), like oha and unlike tools that build a session per request.
+//! hyper is used directly rather than through reqwest because every byte frame must be stamped
+//! the moment it is polled, and the per-request overhead budget is a few microseconds.
+
+use crate::sse::{classify_chunk, SseSplitter};
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sb_records::{Api, Clock, Message, Request, ResultRecord, Status};
+use serde::ser::{SerializeMap, Serializer};
+use std::time::Duration;
+
+/// What every request of a run shares.
+pub struct ClientOptions {
+    /// Base URL of the server, e.g. `http://127.0.0.1:8000` (a trailing `/v1` is accepted).
+    pub url: String,
+    pub model: String,
+    /// Sent as `Authorization: Bearer ...`; never printed or recorded.
+    pub api_key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub stream: bool,
+    /// Ask for `stream_options.include_usage` (the server's token counts in a final chunk).
+    pub include_usage: bool,
+}
+
+pub struct LoadClient {
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    completions_uri: Uri,
+    chat_uri: Uri,
+    headers: HeaderMap,
+    model: String,
+    stream: bool,
+    include_usage: bool,
+}
+
+/// Largest part of an error response body kept in the `error` field.
+const ERROR_BODY_BYTES: usize = 512;
+
+impl LoadClient {
+    pub fn new(opts: ClientOptions) -> Result<LoadClient> {
+        let base = opts.url.trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        let parsed: Uri = base.parse().with_context(|| format!("--url {:?} is not a URL", opts.url))?;
+        match parsed.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => bail!("--url {:?} must start with http:// or https://", opts.url),
+        }
+        if parsed.authority().is_none() {
+            bail!("--url {:?} has no host", opts.url);
+        }
+        let uri = |path: &str| -> Result<Uri> { Ok(format!("{base}{path}").parse()?) };
+
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = &opts.api_key {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {key}")).context("the API key is not a valid header value")?;
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+        for (name, value) in &opts.headers {
+            let n = HeaderName::from_bytes(name.as_bytes()).with_context(|| format!("bad header name {name:?}"))?;
+            let v = HeaderValue::from_str(value).with_context(|| format!("bad value for header {name:?}"))?;
+            headers.append(n, v);
+        }
+
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(usize::MAX)
+            .build(https);
+        Ok(LoadClient {
+            http: client,
+            completions_uri: uri(Api::Completions.path())?,
+            chat_uri: uri(Api::Chat.path())?,
+            headers,
+            model: opts.model,
+            stream: opts.stream,
+            include_usage: opts.include_usage,
+        })
+    }
+
+    /// The JSON body for `req`; `messages` replaces the request's own for a multi-turn session
+    /// (history + this turn). Sampling parameters are passed through verbatim, except keys
+    /// this tool sets itself.
+    pub fn body(&self, req: &Request, messages: Option<&[Message]>) -> Result<Bytes> {
+        let mut buf = Vec::with_capacity(256 + req.prompt.as_ref().map_or(0, |p| p.len()));
+        let mut ser = serde_json::Serializer::new(&mut buf);
+        let mut map = ser.serialize_map(None)?;
+        map.serialize_entry("model", &self.model)?;
+        let length_key = match req.api {
+            Api::Completions => {
+                let prompt = req.prompt.as_deref().with_context(|| format!("request {:?} has no prompt", req.id))?;
+                map.serialize_entry("prompt", prompt)?;
+                "max_tokens"
+            }
+            Api::Chat => {
+                let messages = messages
+                    .or(req.messages.as_deref())
+                    .with_context(|| format!("chat request {:?} has no messages", req.id))?;
+                map.serialize_entry("messages", messages)?;
+                // vLLM `bench serve` uses the non-deprecated chat name.
+                "max_completion_tokens"
+            }
+        };
+        if let Some(n) = req.max_tokens {
+            map.serialize_entry(length_key, &n)?;
+        }
+        map.serialize_entry("stream", &self.stream)?;
+        if self.stream && self.include_usage {
+            map.serialize_entry("stream_options", &serde_json::json!({"include_usage": true}))?;
+        }
+        for (k, v) in &req.params {
+            let ours = matches!(k.as_str(), "model" | "prompt" | "messages" | "stream")
+                || (k == "stream_options" && self.stream && self.include_usage)
+                || (req.max_tokens.is_some() && k == length_key);
+            if !ours {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// Sends one request and fills `rec` as it goes: `sent_ns`, then every timing, `usage`,
+    /// `finish_reason`, and finally `status`/`error`/`done_ns`. If the future is dropped (timeout,
+    /// cancel), what `rec` holds so far stays valid. Choice 0's text goes to `text` when given.
+    pub async fn exchange(&self, api: Api, id: &str, body: Bytes, rec: &mut ResultRecord, text: Option<&mut String>) {
+        let clock = Clock::global();
+        let uri = match api {
+            Api::Completions => self.completions_uri.clone(),
+            Api::Chat => self.chat_uri.clone(),
+        };
+        let mut request = hyper::Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.headers.clone();
+        if let Ok(v) = HeaderValue::from_str(id) {
+            request.headers_mut().insert("x-request-id", v);
+        }
+        rec.sent_ns = clock.now_ns();
+        let response = match self.http.request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                rec.done_ns = clock.now_ns();
+                rec.status = if e.is_connect() { Status::ConnectError } else { Status::StreamCut };
+                rec.error = Some(error_chain(&e));
+                return;
+            }
+        };
+        rec.first_byte_ns = Some(clock.now_ns());
+        let status = response.status();
+        rec.http_status = Some(status.as_u16());
+        let mut body = response.into_body();
+
+        if !status.is_success() {
+            let mut snippet = Vec::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    snippet.extend_from_slice(&data[..data.len().min(ERROR_BODY_BYTES - snippet.len())]);
+                    if snippet.len() >= ERROR_BODY_BYTES {
+                        break;
+                    }
+                }
+            }
+            rec.done_ns = clock.now_ns();
+            rec.status = Status::HttpError;
+            rec.error = Some(http_error_text(status.as_u16(), &snippet));
+            return;
+        }
+
+        if !self.stream {
+            let collected = body.collect().await;
+            rec.done_ns = clock.now_ns();
+            match collected {
+                Err(e) => {
+                    rec.status = Status::StreamCut;
+                    rec.error = Some(format!("response body cut: {}", error_chain(&e)));
+                }
+                Ok(all) => match classify_chunk(&all.to_bytes(), text) {
+                    Ok(info) => {
+                        rec.end_ns = Some(rec.done_ns);
+                        rec.usage = info.usage;
+                        rec.finish_reason = info.finish_reason;
+                        if let Some(err) = info.error {
+                            rec.status = Status::InvalidResponse;
+                            rec.error = Some(format!("server error: {err}"));
+                        } else if !info.has_choices {
+                            rec.status = Status::InvalidResponse;
+                            rec.error = Some("response has no choices".into());
+                        }
+                    }
+                    Err(e) => {
+                        rec.status = Status::InvalidResponse;
+                        rec.error = Some(e);
+                    }
+                },
+            }
+            return;
+        }
+
+        let mut sse = SseSplitter::default();
+        let mut done = false;
+        let mut failure: Option<(Status, String)> = None;
+        let mut text = text;
+        loop {
+            let frame = match body.frame().await {
+                None => break,
+                Some(Err(e)) => {
+                    failure = Some((Status::StreamCut, format!("stream cut: {}", error_chain(&e))));
+                    break;
+                }
+                Some(Ok(frame)) => frame,
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            let at_ns = clock.now_ns();
+            sse.push(&data, |payload| {
+                if done || failure.is_some() {
+                    return;
+                }
+                if payload == b"[DONE]" {
+                    done = true;
+                    return;
+                }
+                match classify_chunk(payload, text.as_deref_mut()) {
+                    Ok(info) => {
+                        if info.has_choices {
+                            rec.first_chunk_ns.get_or_insert(at_ns);
+                            rec.end_ns = Some(at_ns);
+                            rec.chunks_ns.push(at_ns - rec.sent_ns);
+                        }
+                        if info.has_token {
+                            rec.first_token_ns.get_or_insert(at_ns);
+                        }
+                        if info.usage.is_some() {
+                            rec.usage = info.usage;
+                        }
+                        if info.finish_reason.is_some() {
+                            rec.finish_reason = info.finish_reason;
+                        }
+                        if let Some(err) = info.error {
+                            failure = Some((Status::InvalidResponse, format!("server error in stream: {err}")));
+                        }
+                    }
+                    Err(e) => failure = Some((Status::InvalidResponse, e)),
+                }
+            });
+        }
+        rec.done_ns = clock.now_ns();
+        if let Some((status, error)) = failure {
+            rec.status = status;
+            rec.error = Some(error);
+        } else if !done {
+            rec.status = Status::StreamCut;
+            rec.error = Some(format!(
+                "stream ended without [DONE] after {} chunks{}",
+                rec.chunks_ns.len(),
+                if sse.has_pending() { " (mid-event)" } else { "" }
+            ));
+        }
+    }
+}
+
+fn http_error_text(code: u16, body: &[u8]) -> String {
+    let body = String::from_utf8_lossy(body);
+    // OpenAI-style servers answer `{"error": {"message": ...}}` (vLLM: `{"object":"error","message":...}`).
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").or(v.get("message").map(|_| &v)).map(crate::sse::error_text))
+        .unwrap_or_else(|| body.trim().to_string());
+    if message.is_empty() {
+        format!("HTTP {code}")
+    } else {
+        format!("HTTP {code}: {message}")
+    }
+}
+
+/// An error and its causes on one line (hyper's top-level messages alone say little).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn client(url: &str, stream: bool) -> Result<LoadClient> {
+        LoadClient::new(ClientOptions {
+            url: url.into(),
+            model: "m".into(),
+            api_key: None,
+            headers: vec![],
+            stream,
+            include_usage: true,
+        })
+    }
+
+    fn body(c: &LoadClient, req: &Request) -> Value {
+        serde_json::from_slice(&c.body(req, None).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn completions_body_passes_params_through_but_keeps_its_own_keys() {
+        let c = client("http://127.0.0.1:1/v1/", true).unwrap();
+        assert_eq!(c.completions_uri.to_string(), "http://127.0.0.1:1/v1/completions");
+        let mut req = Request { id: "a".into(), prompt: Some("hi".into()), max_tokens: Some(8), ..Default::default() };
+        req.params = serde_json::from_value(
+            json!({"use_beam_search": true, "best_of": 4, "ignore_eos": true, "stream": false, "max_tokens": 99}),
+        )
+        .unwrap();
+        assert_eq!(
+            body(&c, &req),
+            json!({"model": "m", "prompt": "hi", "max_tokens": 8, "stream": true,
+                   "stream_options": {"include_usage": true}, "use_beam_search": true, "best_of": 4, "ignore_eos": true})
+        );
+    }
+
+    #[tokio::test]
+    async fn chat_body_uses_max_completion_tokens_and_session_messages() {
+        let c = client("https://example.invalid", false).unwrap();
+        let req = Request {
+            id: "a".into(),
+            api: Api::Chat,
+            messages: Some(vec![Message { role: "user".into(), content: "q2".into() }]),
+            max_tokens: Some(3),
+            ..Default::default()
+        };
+        let history = vec![
+            Message { role: "user".into(), content: "q1".into() },
+            Message { role: "assistant".into(), content: "a1".into() },
+            Message { role: "user".into(), content: "q2".into() },
+        ];
+        let b: Value = serde_json::from_slice(&c.body(&req, Some(&history)).unwrap()).unwrap();
+        assert_eq!(b["messages"].as_array().unwrap().len(), 3);
+        assert_eq!(b["max_completion_tokens"], 3);
+        assert_eq!(b["stream"], false);
+        assert!(b.get("stream_options").is_none());
+    }
+
+    #[tokio::test]
+    async fn bad_urls_are_refused() {
+        for bad in ["127.0.0.1:8000", "ftp://x", "not a url"] {
+            assert!(client(bad, true).is_err(), "{bad}");
+        }
+        let req = Request { id: "x".into(), ..Default::default() };
+        let err = client("http://h", true).unwrap().body(&req, None).unwrap_err();
+        assert!(err.to_string().contains("has no prompt"));
+    }
+
+    #[test]
+    fn http_error_text_reads_openai_and_vllm_errors() {
+        assert_eq!(http_error_text(429, br#"{"error":{"message":"slow down"}}"#), "HTTP 429: slow down");
+        assert_eq!(
+            http_error_text(400, br#"{"object":"error","message":"too long","code":400}"#),
+            "HTTP 400: too long"
+        );
+        assert_eq!(http_error_text(502, b"bad gateway\n"), "HTTP 502: bad gateway");
+        assert_eq!(http_error_text(500, b""), "HTTP 500");
+    }
+}

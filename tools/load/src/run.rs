@@ -1,0 +1,337 @@
+//! A whole run: wires the reader, the dispatcher, the writer, signals and progress together,
+//! then writes the final `run` record and judges whether the generator kept its schedule.
+
+use crate::client::{ClientOptions, LoadClient};
+use crate::output::{spawn_writer, Tally};
+use crate::progress::Progress;
+use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Phase, Plan, Warmup};
+use crate::tokens::ClientTokenizer;
+use anyhow::{Context, Result};
+use sb_records::{Clock, Input, RunRecord};
+use serde_json::{json, Map, Value};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct RunOptions {
+    pub plan: Plan,
+    pub client: ClientOptions,
+    pub labels: Labels,
+    pub tokenizer: Option<String>,
+    pub save_text: bool,
+    /// The run fails when p99 send lateness exceeds this.
+    pub max_lag_ms: f64,
+    /// The run fails when more than this fraction of requests failed.
+    pub max_error_rate: f64,
+    /// After Ctrl-C, how long requests in flight may take before they are cancelled.
+    pub grace: Duration,
+    pub progress: bool,
+    pub threads: usize,
+}
+
+/// How a run ended, as the process exit status.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Ok,
+    /// The run finished but failed a check (lag, errors): exit 1.
+    Failed(Vec<String>),
+    /// Stopped by SIGINT/SIGTERM: exit 130.
+    Interrupted,
+    /// The input had a bad line: exit 2.
+    InputError(String),
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Verdict::Ok => ExitCode::SUCCESS,
+            Verdict::Failed(_) => ExitCode::from(1),
+            Verdict::InputError(_) => ExitCode::from(2),
+            Verdict::Interrupted => ExitCode::from(130),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Failed(_) => "failed",
+            Verdict::Interrupted => "interrupted",
+            Verdict::InputError(_) => "input_error",
+        }
+    }
+}
+
+pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) -> Result<Verdict> {
+    let tokenizer = opts.tokenizer.as_deref().map(ClientTokenizer::load).transpose()?;
+    let runtime = if opts.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(opts.threads).enable_all().build()
+    }
+    .context("starting the async runtime")?;
+    let settings = settings_json(&opts);
+    let url_model = (opts.client.url.clone(), opts.client.model.clone());
+    let run_id = opts.labels.run.clone();
+    // The client must be built inside the runtime (its connector registers with the reactor).
+    let client = runtime.block_on(async { LoadClient::new(opts.client) })?;
+    let keep_text = opts.save_text || tokenizer.is_some();
+    let (results, writer) = spawn_writer(out, tokenizer, opts.save_text);
+    let counters = Arc::new(Counters::default());
+    let progress = opts.progress.then(|| Progress::start(counters.clone()));
+    let requests = crate::input::spawn_reader(input);
+    let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let report: DispatchReport = runtime.block_on(async {
+        let flag = interrupted.clone();
+        let grace = opts.grace;
+        let signal_counters = counters.clone();
+        tokio::spawn(async move {
+            if let Err(e) = watch_signals(phase_tx, flag, grace, signal_counters).await {
+                eprintln!("sb-load: warning: cannot watch signals: {e}");
+            }
+        });
+        dispatch(opts.plan, client, opts.labels, keep_text, requests, results, counters.clone(), phase_rx).await
+    });
+    // Dropping the runtime ends the signal task; every request task has finished already.
+    drop(runtime);
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let (tally, mut out) = writer.join().map_err(|_| anyhow::anyhow!("the result writer panicked"))?;
+
+    let interrupted = interrupted.load(Ordering::Relaxed);
+    let stats = RunStats::new(&tally);
+    let verdict = judge(&tally, &stats, &report, interrupted, opts.max_lag_ms, opts.max_error_rate);
+    let record = run_record(&run_id, &url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
+    if tally.write_error.is_none() {
+        if let Err(e) = out.write(&record) {
+            if !sb_records::ndjson::is_broken_pipe(&e) {
+                eprintln!("sb-load: writing the run record failed: {e}");
+            }
+        }
+    }
+    eprintln!("sb-load: {}", one_line(&tally, &stats, &report, &verdict));
+    if let Some(e) = &tally.write_error {
+        eprintln!("sb-load: warning: {e}");
+    }
+    Ok(verdict)
+}
+
+async fn watch_signals(
+    phase: watch::Sender<Phase>,
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
+    grace: Duration,
+    counters: Arc<Counters>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    interrupted.store(true, Ordering::Relaxed);
+    let in_flight = counters.sent.load(Ordering::Relaxed).saturating_sub(counters.done.load(Ordering::Relaxed));
+    eprintln!(
+        "\nsb-load: stopping: no new requests; waiting up to {:.1}s for {in_flight} in flight (signal again to cancel them)",
+        grace.as_secs_f64()
+    );
+    let _ = phase.send(Phase::StopSending);
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+        _ = tokio::time::sleep(grace) => {}
+    }
+    let _ = phase.send(Phase::Cancel);
+    // Keep the sender alive so that tasks see `Cancel` until the runtime ends.
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Rates and lateness of the measured (not warm-up) requests.
+struct RunStats {
+    scheduled_rate_rps: Option<f64>,
+    achieved_rate_rps: Option<f64>,
+    lateness_ms: Option<Map<String, Value>>,
+    p99_lateness_ms: f64,
+}
+
+impl RunStats {
+    fn new(t: &Tally) -> RunStats {
+        let n = t.measured_sent;
+        let rate =
+            |first: u64, last: u64| (n > 1 && last > first).then(|| (n - 1) as f64 / ((last - first) as f64 / 1e9));
+        let h = &t.lateness_us;
+        let ms = |us: u64| round3(us as f64 / 1000.0);
+        let lateness_ms = (n > 0).then(|| {
+            let mut m = Map::new();
+            m.insert("mean".into(), json!(round3(h.mean() / 1000.0)));
+            for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
+                m.insert(name.into(), json!(ms(h.value_at_quantile(q))));
+            }
+            m.insert("max".into(), json!(ms(h.max())));
+            m
+        });
+        RunStats {
+            scheduled_rate_rps: rate(t.first_scheduled_ns, t.last_scheduled_ns),
+            achieved_rate_rps: rate(t.first_sent_ns, t.last_sent_ns),
+            lateness_ms,
+            p99_lateness_ms: if n > 0 { h.value_at_quantile(0.99) as f64 / 1000.0 } else { 0.0 },
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn judge(
+    t: &Tally,
+    s: &RunStats,
+    r: &DispatchReport,
+    interrupted: bool,
+    max_lag_ms: f64,
+    max_error_rate: f64,
+) -> Verdict {
+    if let Some(e) = &r.input_error {
+        return Verdict::InputError(e.clone());
+    }
+    if interrupted {
+        return Verdict::Interrupted;
+    }
+    let mut reasons = Vec::new();
+    if s.p99_lateness_ms > max_lag_ms {
+        reasons.push(format!(
+            "the generator fell behind its schedule: p99 send lateness {:.3} ms > --max-lag {max_lag_ms} ms",
+            s.p99_lateness_ms
+        ));
+    }
+    let failed = t.failed();
+    if t.results > 0 && failed as f64 / t.results as f64 > max_error_rate {
+        reasons.push(format!(
+            "{failed} of {} requests failed ({:.2}% > --max-error-rate {}%)",
+            t.results,
+            100.0 * failed as f64 / t.results as f64,
+            100.0 * max_error_rate
+        ));
+    }
+    if let Some(e) = &t.write_error {
+        reasons.push(e.clone());
+    }
+    if reasons.is_empty() {
+        Verdict::Ok
+    } else {
+        Verdict::Failed(reasons)
+    }
+}
+
+fn settings_json(o: &RunOptions) -> Value {
+    let p = &o.plan;
+    json!({
+        "stages": p.stages.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "concurrency": p.concurrency,
+        "seed": p.seed,
+        "max_requests": p.max_requests,
+        "duration_s": p.duration.map(|d| d.as_secs_f64()),
+        "warmup": match p.warmup {
+            Warmup::None => Value::Null,
+            Warmup::Requests(n) => json!({"requests": n}),
+            Warmup::Time(d) => json!({"seconds": d.as_secs_f64()}),
+        },
+        "shard": p.shard.map(|s| s.label()),
+        "timeout_s": p.timeout.as_secs_f64(),
+        "stream": o.client.stream,
+        "include_usage": o.client.include_usage,
+        "tokenizer": o.tokenizer,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_record(
+    run: &str,
+    (url, model): &(String, String),
+    settings: Value,
+    t: &Tally,
+    r: &DispatchReport,
+    s: &RunStats,
+    verdict: &Verdict,
+    max_lag_ms: f64,
+) -> RunRecord {
+    let target_rate = settings["stages"]
+        .as_array()
+        .filter(|a| a.len() == 1)
+        .and_then(|a| a[0].as_str())
+        .and_then(|spec| crate::arrival::Process::parse(spec).ok())
+        .and_then(|p| p.rate_per_s());
+    let mut extra = Map::new();
+    extra.insert("tool".into(), json!(format!("sb-load {}", env!("CARGO_PKG_VERSION"))));
+    extra.insert("url".into(), json!(url));
+    extra.insert("model".into(), json!(model));
+    extra.insert("load".into(), settings);
+    extra.insert(
+        "requests".into(),
+        json!({
+            "read": r.read,
+            "other_shards": r.other_shards,
+            "not_sent": r.not_sent,
+            "results": t.results,
+            "warmup": t.warmup,
+            "failed": t.failed(),
+            "by_status": t.by_status,
+        }),
+    );
+    extra.insert("target_rate_rps".into(), json!(target_rate));
+    extra.insert("scheduled_rate_rps".into(), json!(s.scheduled_rate_rps.map(round3)));
+    extra.insert("achieved_rate_rps".into(), json!(s.achieved_rate_rps.map(round3)));
+    let ratio = match (s.achieved_rate_rps, s.scheduled_rate_rps) {
+        (Some(a), Some(b)) if b > 0.0 => Some(round3(a / b)),
+        _ => None,
+    };
+    extra.insert("achieved_ratio".into(), json!(ratio));
+    extra.insert("send_lateness_ms".into(), json!(s.lateness_ms));
+    extra.insert("max_lag_ms".into(), json!(max_lag_ms));
+    if t.token_count_mismatches > 0 {
+        extra.insert("token_count_mismatches".into(), json!(t.token_count_mismatches));
+    }
+    extra.insert("verdict".into(), json!(verdict.name()));
+    match verdict {
+        Verdict::Failed(reasons) => {
+            extra.insert("reasons".into(), json!(reasons));
+        }
+        Verdict::InputError(e) => {
+            extra.insert("input_error".into(), json!(e));
+        }
+        _ => {}
+    }
+    let ended_ns = t.last_done_ns.max(r.start_ns).max(if r.start_ns == 0 { Clock::global().now_ns() } else { 0 });
+    RunRecord { run: run.to_string(), started_ns: if r.start_ns > 0 { r.start_ns } else { ended_ns }, ended_ns, extra }
+}
+
+fn one_line(t: &Tally, s: &RunStats, r: &DispatchReport, v: &Verdict) -> String {
+    let secs =
+        if t.last_done_ns > r.start_ns && r.start_ns > 0 { (t.last_done_ns - r.start_ns) as f64 / 1e9 } else { 0.0 };
+    let mut line = format!("{} results in {secs:.2} s", t.results);
+    if let Some(rate) = s.achieved_rate_rps {
+        line += &format!(", sent at {rate:.1} req/s");
+        if let Some(sched) = s.scheduled_rate_rps {
+            line += &format!(" (schedule {sched:.1})");
+        }
+    }
+    line += &format!(", {} failed", t.failed());
+    if let Some(l) = &s.lateness_ms {
+        line += &format!(", send lateness p50 {} ms p99 {} ms max {} ms", l["p50"], l["p99"], l["max"]);
+    }
+    if r.not_sent > 0 {
+        line += &format!(", {} read but not sent", r.not_sent);
+    }
+    match v {
+        Verdict::Ok => line + ": ok",
+        Verdict::Failed(reasons) => format!("{line}: FAILED: {}", reasons.join("; ")),
+        Verdict::Interrupted => line + ": interrupted",
+        Verdict::InputError(e) => format!("{line}: input error: {e}"),
+    }
+}

@@ -1,0 +1,530 @@
+//! The dispatcher: takes requests in stream order, gives each its slot in the arrival schedule,
+//! waits for that instant, and fires it on its own task. Everything about *when* a request goes
+//! out is in this file.
+//!
+//! - Open loop (a rate, a trace, stages): the schedule is fixed in advance; a request sent late
+//!   keeps its `scheduled_ns`, so lag shows in the results instead of vanishing.
+//! - Closed loop (`--concurrency N` alone): N requests in flight; each starts when a slot frees,
+//!   and that moment is its `scheduled_ns`.
+//! - A rate with `--concurrency` as a cap: open loop whose requests may queue in the client; that
+//!   queueing counts as send lateness (vLLM calls it client queue time).
+
+use crate::arrival::{Arrivals, Stage};
+use crate::client::LoadClient;
+use crate::output::Finished;
+use crate::session::{Admit, Sessions};
+use sb_records::{Clock, Message, Request, ResultRecord, Status};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+
+/// Which requests of the stream this process sends: `index/count`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> anyhow::Result<Shard> {
+        let bad = || anyhow::anyhow!("bad --shard {s:?}; expected i/N with 0 <= i < N, e.g. 0/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Every N-th request of the stream, except that all turns of a session go to one shard
+    /// (chosen by a stable hash of the session id), since a turn needs its session's history.
+    pub fn takes(&self, stream_index: u64, session: Option<&str>) -> bool {
+        let key = match session {
+            Some(s) => fnv1a(s.as_bytes()),
+            None => stream_index,
+        };
+        key % self.count as u64 == self.index as u64
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.index, self.count)
+    }
+}
+
+/// FNV-1a: stable across builds and platforms, unlike std's hasher, so every pod of a sharded
+/// run agrees on where a session goes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Warmup {
+    None,
+    /// The first N requests of the stream.
+    Requests(u64),
+    /// Requests scheduled in the first part of the run.
+    Time(Duration),
+}
+
+/// How a run is shaped.
+pub struct Plan {
+    pub stages: Vec<Stage>,
+    pub concurrency: Option<usize>,
+    pub seed: u64,
+    pub max_requests: Option<u64>,
+    pub duration: Option<Duration>,
+    pub warmup: Warmup,
+    pub shard: Option<Shard>,
+    pub timeout: Duration,
+}
+
+/// Labels copied onto every result.
+pub struct Labels {
+    pub run: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Where the run is in its shutdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Running,
+    /// Send nothing new; let requests in flight finish.
+    StopSending,
+    /// Cancel requests in flight (recorded as `cancelled`).
+    Cancel,
+}
+
+/// Live counters, read by the progress line.
+#[derive(Default)]
+pub struct Counters {
+    pub read: AtomicU64,
+    pub sent: AtomicU64,
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// What the dispatcher reports when it is done.
+#[derive(Debug, Default)]
+pub struct DispatchReport {
+    /// Requests taken from the input (all shards' together).
+    pub read: u64,
+    /// Requests of other shards, skipped.
+    pub other_shards: u64,
+    /// Requests read but not sent because the run stopped (signal, bound, input error).
+    pub not_sent: u64,
+    /// The first unreadable input line, which ended the input.
+    pub input_error: Option<String>,
+    /// When the schedule's offset 0 was, as epoch ns.
+    pub start_ns: u64,
+}
+
+struct Shared {
+    client: LoadClient,
+    labels: Labels,
+    shard_label: Option<String>,
+    timeout: Duration,
+    keep_text: bool,
+    out: std::sync::mpsc::Sender<Finished>,
+    counters: Arc<Counters>,
+    sessions: Arc<Sessions<Job>>,
+    semaphore: Option<Arc<Semaphore>>,
+    phase: watch::Receiver<Phase>,
+    /// Every request task holds the `Shared`; the dispatcher waits for this sender to drop.
+    _alive: mpsc::Sender<()>,
+}
+
+/// One request on its way out.
+pub struct Job {
+    req: Request,
+    scheduled_ns: u64,
+    stage: u32,
+    warmup: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn dispatch(
+    plan: Plan,
+    client: LoadClient,
+    labels: Labels,
+    keep_text: bool,
+    mut input: mpsc::Receiver<crate::input::InputItem>,
+    out: std::sync::mpsc::Sender<Finished>,
+    counters: Arc<Counters>,
+    phase: watch::Receiver<Phase>,
+) -> DispatchReport {
+    let clock = Clock::global();
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let sessions = Arc::new(Sessions::default());
+    let shared = Arc::new(Shared {
+        client,
+        labels,
+        shard_label: plan.shard.map(|s| s.label()),
+        timeout: plan.timeout,
+        keep_text,
+        out,
+        counters: counters.clone(),
+        sessions: sessions.clone(),
+        semaphore: plan.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+        phase: phase.clone(),
+        _alive: alive_tx,
+    });
+    let mut phase = phase;
+    let mut arrivals = Arrivals::new(plan.stages.clone(), plan.seed);
+    let mut report = DispatchReport::default();
+    let mut start: Option<Instant> = None;
+
+    loop {
+        if *phase.borrow() != Phase::Running {
+            break;
+        }
+        let item = tokio::select! {
+            biased;
+            _ = phase.changed() => continue,
+            item = input.recv() => item,
+        };
+        let req = match item {
+            None => break,
+            Some(Err(e)) => {
+                report.input_error = Some(e);
+                break;
+            }
+            Some(Ok(req)) => req,
+        };
+        let stream_index = report.read;
+        if plan.max_requests.is_some_and(|max| stream_index >= max) {
+            break;
+        }
+        report.read += 1;
+        counters.read.fetch_add(1, Ordering::Relaxed);
+        // The clock starts when the first request is in hand, so a slow upstream producer
+        // (or a dataset download) before it is not counted as lag.
+        let start = *start.get_or_insert_with(|| {
+            let now = Instant::now();
+            report.start_ns = clock.ns_at(now);
+            now
+        });
+        let slot = match arrivals.next(req.at_ms) {
+            Ok(Some(slot)) => slot,
+            Ok(None) => {
+                report.read -= 1;
+                break;
+            }
+            Err(e) => {
+                report.input_error = Some(format!("request {:?}: {e:#}", req.id));
+                break;
+            }
+        };
+        let offset = slot.offset_ns.map(Duration::from_nanos);
+        if let (Some(limit), Some(offset)) = (plan.duration, offset) {
+            if offset >= limit {
+                report.read -= 1;
+                break;
+            }
+        }
+        if !plan.shard.is_none_or(|s| s.takes(stream_index, req.session.as_deref())) {
+            report.other_shards += 1;
+            continue;
+        }
+        let warmup = match plan.warmup {
+            Warmup::None => false,
+            Warmup::Requests(n) => stream_index < n,
+            Warmup::Time(d) => offset.unwrap_or_else(|| start.elapsed()) < d,
+        };
+
+        // Wait for the slot (open loop), then for a free concurrency slot (closed loop or cap).
+        let mut due = start + offset.unwrap_or_default();
+        if offset.is_some() && !wait_until(due, &mut phase).await {
+            report.not_sent += 1;
+            break;
+        }
+        if offset.is_none() {
+            if let Some(limit) = plan.duration {
+                if start.elapsed() >= limit {
+                    report.not_sent += 1;
+                    break;
+                }
+            }
+        }
+        let job = Job { req, scheduled_ns: 0, stage: slot.stage, warmup };
+        if let Some(session) = job.req.session.clone() {
+            // A busy session parks the turn before it takes a concurrency slot.
+            let own = job.req.messages.clone().unwrap_or_default();
+            let job = Job { scheduled_ns: clock.ns_at(due), ..job };
+            match shared.sessions.admit(&session, job, &own) {
+                Admit::Parked => continue,
+                Admit::Skip(job, why) => {
+                    skip(&shared, job, &why);
+                    continue;
+                }
+                Admit::Send(job, messages) => {
+                    let permit = match acquire(&shared, &mut phase).await {
+                        Some(p) => p,
+                        None => {
+                            report.not_sent += 1;
+                            break;
+                        }
+                    };
+                    if offset.is_none() {
+                        due = Instant::now();
+                    }
+                    let job = Job { scheduled_ns: clock.ns_at(due), ..job };
+                    tokio::spawn(fire(shared.clone(), job, Some(messages), permit));
+                }
+            }
+            continue;
+        }
+        let permit = match acquire(&shared, &mut phase).await {
+            Some(p) => p,
+            None => {
+                report.not_sent += 1;
+                break;
+            }
+        };
+        if offset.is_none() {
+            // Burst and closed loop: the request was due the moment a slot was free.
+            due = Instant::now();
+        }
+        let job = Job { scheduled_ns: clock.ns_at(due), ..job };
+        tokio::spawn(fire(shared.clone(), job, None, permit));
+    }
+
+    // Requests the reader had read ahead count as read but not sent, except when the run
+    // simply reached its end (stream over, or a bound that ends the schedule).
+    if *phase.borrow() != Phase::Running {
+        while let Ok(Ok(_)) = input.try_recv() {
+            report.read += 1;
+            report.not_sent += 1;
+        }
+    }
+    drop(shared);
+    // recv returns None when the last request task has dropped its `Shared`.
+    let _ = alive_rx.recv().await;
+    // Turns still waiting for their session when the run stopped.
+    report.not_sent += sessions.parked() as u64;
+    report
+}
+
+/// Sleeps until `due` with sub-millisecond precision: the tokio timer has 1 ms granularity,
+/// so it sleeps to within a millisecond and yields the rest of the way. False when the run was
+/// stopped meanwhile.
+async fn wait_until(due: Instant, phase: &mut watch::Receiver<Phase>) -> bool {
+    const SPIN: Duration = Duration::from_micros(1200);
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return true;
+        }
+        if due - now > SPIN {
+            tokio::select! {
+                biased;
+                _ = phase.changed() => {}
+                _ = tokio::time::sleep_until((due - Duration::from_millis(1)).into()) => {}
+            }
+        } else {
+            tokio::task::yield_now().await;
+        }
+        if *phase.borrow() != Phase::Running {
+            return false;
+        }
+    }
+}
+
+async fn acquire(shared: &Shared, phase: &mut watch::Receiver<Phase>) -> Option<Option<OwnedSemaphorePermit>> {
+    let Some(sem) = &shared.semaphore else { return Some(None) };
+    if let Ok(p) = sem.clone().try_acquire_owned() {
+        return Some(Some(p));
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = phase.changed() => {
+                if *phase.borrow() != Phase::Running {
+                    return None;
+                }
+            }
+            p = sem.clone().acquire_owned() => return Some(Some(p.expect("semaphore is never closed"))),
+        }
+    }
+}
+
+fn new_record(shared: &Shared, job: &Job) -> ResultRecord {
+    let req = &job.req;
+    ResultRecord {
+        id: req.id.clone(),
+        api: req.api,
+        scheduled_ns: job.scheduled_ns,
+        prompt_tokens: req.prompt_tokens,
+        tokenizer: req.tokenizer.clone(),
+        max_tokens: req.max_tokens,
+        stage: Some(job.stage),
+        shard: shared.shard_label.clone(),
+        warmup: job.warmup,
+        dataset: req.dataset.clone(),
+        task: req.task.clone(),
+        session: req.session.clone(),
+        turn: req.turn,
+        prefix: req.prefix.clone(),
+        run: Some(shared.labels.run.clone()),
+        tags: shared.labels.tags.clone(),
+        ..Default::default()
+    }
+}
+
+/// Records a turn that is not sent because an earlier turn of its session failed.
+fn skip(shared: &Arc<Shared>, job: Job, why: &str) {
+    let now = Clock::global().now_ns();
+    let mut rec = new_record(shared, &job);
+    rec.status = Status::Cancelled;
+    rec.error = Some(format!("not sent: {why}"));
+    rec.scheduled_ns = rec.scheduled_ns.min(now);
+    rec.sent_ns = now;
+    rec.done_ns = now;
+    shared.counters.done.fetch_add(1, Ordering::Relaxed);
+    shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+    let _ = shared.out.send(Finished { record: Box::new(rec), sent: false, text: None });
+}
+
+/// Sends one request, records it, and (for a session) releases the session's next turn.
+fn fire(
+    shared: Arc<Shared>,
+    job: Job,
+    messages: Option<Vec<Message>>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    // Boxed because a finished turn fires the next turn of its session (recursion).
+    Box::pin(async move {
+        let clock = Clock::global();
+        let mut rec = new_record(&shared, &job);
+        let want_text = shared.keep_text || job.req.session.is_some();
+        let mut text = want_text.then(String::new);
+        shared.counters.sent.fetch_add(1, Ordering::Relaxed);
+        match shared.client.body(&job.req, messages.as_deref()) {
+            Err(e) => {
+                rec.sent_ns = clock.now_ns();
+                rec.done_ns = rec.sent_ns;
+                rec.status = Status::InvalidResponse;
+                rec.error = Some(format!("request not built: {e:#}"));
+            }
+            Ok(body) => {
+                let deadline = tokio::time::Instant::now() + shared.timeout;
+                let mut phase = shared.phase.clone();
+                let outcome = {
+                    let exchange = shared.client.exchange(job.req.api, &job.req.id, body, &mut rec, text.as_mut());
+                    tokio::select! {
+                        biased;
+                        _ = exchange => None,
+                        _ = tokio::time::sleep_until(deadline) => Some(Status::Timeout),
+                        _ = cancelled(&mut phase) => Some(Status::Cancelled),
+                    }
+                };
+                if let Some(status) = outcome {
+                    rec.done_ns = clock.now_ns();
+                    rec.status = status;
+                    rec.error = Some(match status {
+                        Status::Timeout => format!(
+                            "no complete response within {:?} ({} chunks received)",
+                            shared.timeout,
+                            rec.chunks_ns.len()
+                        ),
+                        _ => format!(
+                            "cancelled in flight after the grace period ({} chunks received)",
+                            rec.chunks_ns.len()
+                        ),
+                    });
+                }
+            }
+        }
+        drop(permit);
+        shared.counters.done.fetch_add(1, Ordering::Relaxed);
+        if rec.status != Status::Ok {
+            shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+
+        let next = job.req.session.as_deref().and_then(|session| {
+            let own = job.req.messages.as_deref().unwrap_or_default();
+            let reply = (rec.status == Status::Ok).then(|| text.clone().unwrap_or_default());
+            let turn = rec.turn.map_or_else(|| rec.id.clone(), |t| t.to_string());
+            let failure = || format!("turn {turn} of session {session:?} failed ({})", rec.status.as_str());
+            shared
+                .sessions
+                .finish(session, own, reply, failure, |j: &Job| j.req.messages.as_deref().unwrap_or_default())
+        });
+        let done_ns = rec.done_ns;
+        let _ =
+            shared.out.send(Finished { record: Box::new(rec), sent: true, text: text.filter(|_| shared.keep_text) });
+
+        let mut next = next;
+        while let Some(admit) = next.take() {
+            match admit {
+                Admit::Send(mut job, messages) => {
+                    if *shared.phase.borrow() != Phase::Running {
+                        break;
+                    }
+                    // Due when the previous turn finished, unless its own slot is later.
+                    job.scheduled_ns = job.scheduled_ns.max(done_ns);
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let mut phase = shared.phase.clone();
+                        if let Some(permit) = acquire(&shared, &mut phase).await {
+                            fire(shared.clone(), job, Some(messages), permit).await;
+                        }
+                    });
+                }
+                Admit::Skip(job, why) => {
+                    let session = job.req.session.clone().unwrap_or_default();
+                    let own = job.req.messages.clone().unwrap_or_default();
+                    skip(&shared, job, &why);
+                    next = shared.sessions.finish(
+                        &session,
+                        &own,
+                        None,
+                        || why,
+                        |j: &Job| j.req.messages.as_deref().unwrap_or_default(),
+                    );
+                }
+                Admit::Parked => {}
+            }
+        }
+    })
+}
+
+async fn cancelled(phase: &mut watch::Receiver<Phase>) {
+    loop {
+        if *phase.borrow_and_update() == Phase::Cancel {
+            return;
+        }
+        if phase.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_stream_and_keep_sessions_together() {
+        let shards: Vec<Shard> = (0..3).map(|i| Shard::parse(&format!("{i}/3")).unwrap()).collect();
+        for i in 0..300u64 {
+            assert_eq!(shards.iter().filter(|s| s.takes(i, None)).count(), 1, "request {i}");
+        }
+        assert!(shards[1].takes(4, None));
+        // Sessions: each goes to exactly one shard, whatever the turn's position in the stream,
+        // and sessions spread over all shards.
+        let mut per_shard = [0; 3];
+        for s in 0..300 {
+            let id = format!("session-{s}");
+            let owners: Vec<usize> = (0..3).filter(|&k| shards[k].takes(s as u64 * 7, Some(&id))).collect();
+            assert_eq!(owners.len(), 1);
+            assert!(shards[owners[0]].takes(s as u64 * 7 + 1, Some(&id)));
+            per_shard[owners[0]] += 1;
+        }
+        assert!(per_shard.iter().all(|&n| n > 70), "{per_shard:?}");
+        for bad in ["3/3", "1", "a/b", "0/0", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Server-sent events as OpenAI-compatible servers stream them, and what each chunk means for
+//! timing.
+//!
+//! [`SseSplitter`] turns body frames into event payloads (the `data:` lines of one event) without
+//! caring how the server cut its frames. [`classify_chunk`] reads one payload the way vLLM
+//! `bench serve` does: a message with a non-empty `choices` array is a *chunk* (its arrival is a
+//! TTFT/ITL point even when its text is empty, like the role-only first chat chunk), a chunk with
+//! non-empty text, content or reasoning carries a *token*, and the trailing `choices: []`
+//! message carries `usage`.
+
+use sb_records::Usage;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// Splits an SSE byte stream into event payloads.
+#[derive(Default)]
+pub struct SseSplitter {
+    /// Bytes of an incomplete line carried over from the previous frame.
+    partial: Vec<u8>,
+    /// `data:` lines of the event being read, joined with `\n` as the SSE spec says.
+    data: Vec<u8>,
+    has_data: bool,
+}
+
+impl SseSplitter {
+    /// Feeds one body frame; calls `on_event` with the payload of every event it completes.
+    pub fn push(&mut self, frame: &[u8], mut on_event: impl FnMut(&[u8])) {
+        let mut rest = frame;
+        if !self.partial.is_empty() {
+            match memchr(b'\n', rest) {
+                None => {
+                    self.partial.extend_from_slice(rest);
+                    return;
+                }
+                Some(i) => {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(&rest[..i]);
+                    self.line(&line, &mut on_event);
+                    line.clear();
+                    self.partial = line;
+                    rest = &rest[i + 1..];
+                }
+            }
+        }
+        while let Some(i) = memchr(b'\n', rest) {
+            self.line(&rest[..i], &mut on_event);
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    fn line(&mut self, line: &[u8], on_event: &mut impl FnMut(&[u8])) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            if self.has_data {
+                on_event(&self.data);
+                self.data.clear();
+                self.has_data = false;
+            }
+            return;
+        }
+        if let Some(value) = line.strip_prefix(b"data:") {
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            if self.has_data {
+                self.data.push(b'\n');
+            }
+            self.data.extend_from_slice(value);
+            self.has_data = true;
+        }
+        // `event:`, `id:`, `retry:` and `:` comments carry nothing an LLM server uses for tokens.
+    }
+
+    /// True when bytes of an unfinished event are buffered (the stream was cut mid-event).
+    pub fn has_pending(&self) -> bool {
+        self.has_data || !self.partial.is_empty()
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// What one streamed message says.
+#[derive(Debug, Default, PartialEq)]
+pub struct ChunkInfo {
+    /// The `choices` array is non-empty: a TTFT/ITL point in vLLM's definition.
+    pub has_choices: bool,
+    /// Some choice carries non-empty text, content or reasoning.
+    pub has_token: bool,
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+    /// An `error` object in the stream (vLLM sends one when generation fails after the 200).
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireChunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<WireChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice<'a> {
+    #[serde(default)]
+    index: u32,
+    /// Completions API.
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    /// Chat API, streaming.
+    #[serde(default, borrow)]
+    delta: Option<WireDelta<'a>>,
+    /// Chat API, non-streaming.
+    #[serde(default, borrow)]
+    message: Option<WireDelta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    /// vLLM's reasoning parsers (`reasoning_content`, renamed `reasoning` in newer versions).
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+    #[serde(default)]
+    total_tokens: u32,
+    #[serde(default)]
+    prompt_tokens_details: Option<Details>,
+    #[serde(default)]
+    completion_tokens_details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Details {
+    #[serde(default)]
+    cached_tokens: Option<u32>,
+    #[serde(default)]
+    reasoning_tokens: Option<u32>,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(u: WireUsage) -> Usage {
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+            cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
+        }
+    }
+}
+
+/// Reads one streamed message (or a whole non-streamed response). Text of choice 0 is appended
+/// to `text` when given (for the session history and the client-side token count).
+pub fn classify_chunk(payload: &[u8], text: Option<&mut String>) -> Result<ChunkInfo, String> {
+    let chunk: WireChunk = serde_json::from_slice(payload).map_err(|e| {
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(200)]).into_owned();
+        format!("unreadable chunk ({e}): {shown}")
+    })?;
+    let mut info = ChunkInfo {
+        has_choices: !chunk.choices.is_empty(),
+        usage: chunk.usage.map(Usage::from),
+        error: chunk.error.map(|e| error_text(&e)),
+        ..Default::default()
+    };
+    let mut text = text;
+    for choice in &chunk.choices {
+        let delta = choice.delta.as_ref().or(choice.message.as_ref());
+        let pieces = [
+            choice.text.as_deref(),
+            delta.and_then(|d| d.reasoning_content.as_deref()),
+            delta.and_then(|d| d.reasoning.as_deref()),
+            delta.and_then(|d| d.content.as_deref()),
+        ];
+        for piece in pieces.into_iter().flatten() {
+            if !piece.is_empty() {
+                info.has_token = true;
+                if choice.index == 0 {
+                    if let Some(t) = text.as_deref_mut() {
+                        t.push_str(piece);
+                    }
+                }
+            }
+        }
+        if let Some(reason) = &choice.finish_reason {
+            info.finish_reason = Some(reason.to_string());
+        }
+    }
+    Ok(info)
+}
+
+/// The message of an OpenAI-style error object (`{"message": ...}` or a bare string).
+pub fn error_text(e: &serde_json::Value) -> String {
+    match e {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => match o.get("message") {
+            Some(serde_json::Value::String(m)) => m.clone(),
+            _ => e.to_string(),
+        },
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(frames: &[&[u8]]) -> Vec<String> {
+        let mut s = SseSplitter::default();
+        let mut got = Vec::new();
+        for f in frames {
+            s.push(f, |e| got.push(String::from_utf8(e.to_vec()).unwrap()));
+        }
+        got
+    }
+
+    #[test]
+    fn splits_events_however_frames_are_cut() {
+        let stream = b"data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\n: keep-alive\n\ndata: [DONE]\n\n";
+        let want = vec!["{\"a\":1}", "{\"b\":2}", "[DONE]"];
+        assert_eq!(events(&[stream]), want);
+        // Every possible cut into two frames, and byte-at-a-time.
+        for cut in 0..stream.len() {
+            assert_eq!(events(&[&stream[..cut], &stream[cut..]]), want, "cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(events(&bytes), want);
+    }
+
+    #[test]
+    fn multi_line_data_is_joined_and_unfinished_event_is_pending() {
+        let mut s = SseSplitter::default();
+        let mut got = Vec::new();
+        s.push(b"data:x\ndata: y\n\ndata: z", |e| got.push(e.to_vec()));
+        assert_eq!(got, vec![b"x\ny".to_vec()]);
+        assert!(s.has_pending());
+    }
+
+    #[test]
+    fn vllm_completions_chunks() {
+        let mut text = String::new();
+        let c = br#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" hello","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#;
+        let info = classify_chunk(c, Some(&mut text)).unwrap();
+        assert!(info.has_choices && info.has_token);
+        assert_eq!(info.usage, None);
+        let last = br#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":"!","logprobs":null,"finish_reason":"length","stop_reason":null}],"usage":null}"#;
+        assert_eq!(classify_chunk(last, Some(&mut text)).unwrap().finish_reason.as_deref(), Some("length"));
+        let usage = br#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":7,"total_tokens":9,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        let info = classify_chunk(usage, Some(&mut text)).unwrap();
+        assert!(!info.has_choices && !info.has_token);
+        let u = info.usage.unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens, u.cached_tokens), (7, 2, 9, Some(4)));
+        assert_eq!(text, " hello!");
+    }
+
+    #[test]
+    fn chat_role_chunk_is_a_chunk_without_a_token() {
+        let role = br#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#;
+        let info = classify_chunk(role, None).unwrap();
+        assert!(info.has_choices);
+        assert!(!info.has_token);
+        let reasoning = br#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"}}]}"#;
+        assert!(classify_chunk(reasoning, None).unwrap().has_token);
+        let content = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"caf\\u00e9 \\\"x\\\"\"}}]}";
+        let mut text = String::new();
+        assert!(classify_chunk(content.as_bytes(), Some(&mut text)).unwrap().has_token);
+        assert_eq!(text, "café \"x\"");
+    }
+
+    #[test]
+    fn other_choices_count_as_tokens_but_only_choice_zero_is_kept_as_text() {
+        let c = br#"{"choices":[{"index":1,"text":"b"}]}"#;
+        let mut text = String::new();
+        assert!(classify_chunk(c, Some(&mut text)).unwrap().has_token);
+        assert_eq!(text, "");
+    }
+
+    #[test]
+    fn error_events_and_garbage() {
+        let e = br#"{"error":{"object":"error","message":"engine died","type":"InternalServerError","code":500}}"#;
+        assert_eq!(classify_chunk(e, None).unwrap().error.as_deref(), Some("engine died"));
+        let err = classify_chunk(b"{not json", None).unwrap_err();
+        assert!(err.contains("unreadable chunk"), "{err}");
+    }
+}
