@@ -1,19 +1,248 @@
-//! sb-scrape: a time window -> metric samples (Prometheus, /metrics, logs). Not implemented yet; see the issue tracker.
+//! sb-scrape: a time window -> metric samples, from a Prometheus server, from /metrics endpoints
+//! polled directly, or from a vLLM server's start-up log. See `docs/scrape.md`.
 
-use clap::Parser;
+mod endpoint;
+mod expfmt;
+mod presets;
+mod prometheus;
+mod sink;
+mod startup_log;
+mod window;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgGroup, Parser};
+use sb_records::Clock;
+use sink::{Outcome, Sink};
+use std::io::BufWriter;
 use std::process::ExitCode;
 
-/// servebench: a time window -> metric samples (Prometheus, /metrics, logs) (not yet implemented).
-#[derive(Parser)]
-#[command(name = "sb-scrape", version)]
+const EXAMPLES: &str = "\
+Examples:
+  # vLLM, container and GPU metrics of a finished run, from Prometheus
+  sb-scrape --prometheus http://prometheus:9090 --preset io --window results.ndjson --pad 30s \\
+      --namespace llm-servings --pod 'facebook-opt-.*' --container vllm-container \\
+      --model facebook/opt-125m > metrics.ndjson
+
+  # the last 10 minutes, every 5 s, plus a query of your own
+  sb-scrape --prometheus http://127.0.0.1:9090 --start -10m --step 5s --preset vllm \\
+      --query 'tps=sum(rate(vllm:generation_tokens_total[30s]))'
+
+  # poll vLLM and the DCGM exporter directly while a load runs (stop with Ctrl-C)
+  sb-scrape --endpoint http://127.0.0.1:8000/metrics --endpoint http://node:9400/metrics \\
+      --interval 2s > metrics.ndjson &
+  sb-load ... ; kill -INT %1
+
+  # start-up phases of a vLLM server
+  kubectl logs deploy/vllm | sb-scrape --log - --year 2026
+
+Exit status: 0 all collected, 1 something failed (what was collected is still written),
+2 usage or input error.";
+
+/// Collect what the server, the container and the GPU did during a run, as metric samples
+/// (NDJSON `sample` records on stdout; messages on stderr).
+///
+/// Three sources: a Prometheus server (`query_range` over the run window, with presets for vLLM,
+/// cAdvisor and DCGM metrics), /metrics endpoints polled directly while a run goes on, and vLLM
+/// server logs (start-up phases). Values are written raw (counters as counters, histograms as
+/// `_bucket`/`_sum`/`_count` series): sb-report computes the deltas.
+#[derive(Parser, Debug)]
+#[command(name = "sb-scrape", version, after_help = EXAMPLES)]
+#[command(group(ArgGroup::new("mode").required(true).args(["prometheus", "endpoint", "log", "list_presets"])))]
 struct Args {
-    /// Arguments (ignored until the tool is implemented).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Query this Prometheus server (base URL, e.g. http://prometheus:9090).
+    #[arg(long, value_name = "URL", help_heading = "Sources (pick one)")]
+    prometheus: Option<String>,
+
+    /// Poll this /metrics URL (repeat for several: vLLM, sb-sim, node or DCGM exporter).
+    #[arg(long, value_name = "URL", help_heading = "Sources (pick one)", conflicts_with_all = ["prometheus", "log"])]
+    endpoint: Vec<String>,
+
+    /// Parse this vLLM server log into start-up phase samples (`-` for stdin; repeatable).
+    #[arg(long, value_name = "FILE", help_heading = "Sources (pick one)", conflicts_with_all = ["prometheus", "endpoint"])]
+    log: Vec<String>,
+
+    /// List the presets and the metrics of each, then exit.
+    #[arg(long, help_heading = "Sources (pick one)")]
+    list_presets: bool,
+
+    /// Take the window from result records: first send to last completion (other kinds ignored).
+    #[arg(long, value_name = "RESULTS", help_heading = "Window", conflicts_with_all = ["start", "endpoint", "log"])]
+    window: Option<String>,
+
+    /// Widen the window by this much on both sides (so counter deltas have a sample before and after).
+    #[arg(long, value_name = "DURATION", default_value = "0s", help_heading = "Window")]
+    pad: String,
+
+    /// Window start: epoch seconds, RFC 3339 (2026-11-25T09:00:00Z), or relative (-10m).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, help_heading = "Window")]
+    start: Option<String>,
+
+    /// Window end (same forms; default now). In endpoint mode: when to stop polling.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, help_heading = "Window")]
+    end: Option<String>,
+
+    /// Window length from --start, or in endpoint mode how long to poll.
+    #[arg(long, value_name = "DURATION", conflicts_with = "end", help_heading = "Window")]
+    duration: Option<String>,
+
+    /// Metric presets, comma-separated or repeated: io (everything below), container, dcgm, fs,
+    /// disk, memory, network, cpu, gpu, pcie, vllm. Default io unless --query is given.
+    #[arg(long, value_name = "NAMES", help_heading = "Prometheus")]
+    preset: Vec<String>,
+
+    /// Extra PromQL (repeatable). `NAME=EXPR` names the samples when EXPR drops the metric name.
+    #[arg(long, value_name = "PROMQL", help_heading = "Prometheus")]
+    query: Vec<String>,
+
+    /// Resolution of the range query; raised as needed to stay under Prometheus' 11,000 points.
+    #[arg(long, value_name = "DURATION", default_value = "15s", help_heading = "Prometheus")]
+    step: String,
+
+    /// Kubernetes namespace of the serving pods (cAdvisor `namespace`, DCGM `exported_namespace`).
+    #[arg(long, help_heading = "Prometheus")]
+    namespace: Option<String>,
+
+    /// Pod name or regular expression (`vllm-0`, `facebook-opt-.*`).
+    #[arg(long, value_name = "REGEX", help_heading = "Prometheus")]
+    pod: Option<String>,
+
+    /// Container name (default: every container, leaving out the pod-level and pause cgroups).
+    #[arg(long, help_heading = "Prometheus")]
+    container: Option<String>,
+
+    /// vLLM `model_name` label (the served model name).
+    #[arg(long, help_heading = "Prometheus")]
+    model: Option<String>,
+
+    /// Time between two polls of every endpoint.
+    #[arg(long, value_name = "DURATION", default_value = "5s", help_heading = "Endpoint")]
+    interval: String,
+
+    /// Keep only series whose name matches this regular expression (e.g. '^(vllm:|DCGM_)').
+    #[arg(long = "match", value_name = "REGEX", help_heading = "Endpoint")]
+    name_match: Option<String>,
+
+    /// Year of the log's first line (vLLM log timestamps have none). Default: this year.
+    #[arg(long, help_heading = "Log")]
+    year: Option<i64>,
+
+    /// UTC offset of the server clock that wrote the log (vLLM logs local time).
+    #[arg(long, value_name = "OFFSET", default_value = "+00:00", allow_hyphen_values = true, help_heading = "Log")]
+    utc_offset: String,
+
+    /// HTTP timeout of one request (Prometheus query or endpoint scrape).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    timeout: String,
 }
 
 fn main() -> ExitCode {
-    let _args = Args::parse();
-    eprintln!("sb-scrape: not yet implemented");
-    ExitCode::from(2)
+    let args = Args::parse();
+    match run(args) {
+        Ok(outcome) if outcome.failures.is_empty() || outcome.stdout_closed => ExitCode::SUCCESS,
+        Ok(outcome) => {
+            eprintln!(
+                "sb-scrape: {} problem(s); the {} samples collected were written",
+                outcome.failures.len(),
+                outcome.samples
+            );
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("sb-scrape: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<Outcome> {
+    let mut sink = Sink::new(BufWriter::with_capacity(1 << 16, std::io::stdout()));
+    let mut outcome = collect(args, &mut sink)?;
+    outcome.samples = sink.written;
+    Ok(outcome)
+}
+
+fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Outcome> {
+    if args.list_presets {
+        print!("{}", presets::describe());
+        return Ok(Outcome::default());
+    }
+    let now_ns = Clock::global().now_ns();
+    let timeout = window::parse_duration(&args.timeout).context("--timeout")?;
+    if !args.log.is_empty() {
+        let year = match args.year {
+            Some(y) => y,
+            None => window::civil_from_days((now_ns / 1_000_000_000 / 86400) as i64).0,
+        };
+        let offset = window::parse_utc_offset(&args.utc_offset).context("--utc-offset")?;
+        return startup_log::run(&args.log, year, offset, sink);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if !args.endpoint.is_empty() {
+        let interval = window::parse_duration(&args.interval).context("--interval")?;
+        if interval.is_zero() {
+            bail!("--interval must be more than 0");
+        }
+        let end_ns = match (&args.end, &args.duration) {
+            (Some(end), _) => Some(window::parse_time(end, now_ns).context("--end")?),
+            (None, Some(d)) => Some(now_ns + window::parse_duration(d).context("--duration")?.as_nanos() as u64),
+            (None, None) => None,
+        };
+        let name_filter = args
+            .name_match
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .context("--match is not a valid regular expression")?;
+        let until = match end_ns {
+            Some(e) => format!("for {:.1} s", e.saturating_sub(now_ns) as f64 / 1e9),
+            None => "until Ctrl-C".to_string(),
+        };
+        eprintln!("sb-scrape: polling {} URL(s) every {:?} {until}", args.endpoint.len(), interval);
+        let cfg = endpoint::Config { urls: args.endpoint, interval, end_ns, name_filter, timeout };
+        return runtime.block_on(endpoint::run(&cfg, sink));
+    }
+    let base_url = args.prometheus.clone().expect("clap requires a mode");
+    let window = prometheus_window(&args, now_ns)?;
+    let selector = presets::Selector {
+        namespace: args.namespace.clone(),
+        pod: args.pod.clone(),
+        container: args.container.clone(),
+        model: args.model.clone(),
+    };
+    let preset_names =
+        if args.preset.is_empty() && args.query.is_empty() { vec!["io".to_string()] } else { args.preset };
+    let mut queries = presets::expand(&preset_names, &selector)?;
+    queries.extend(args.query.iter().map(|q| presets::user_query(q)));
+    let step = prometheus::choose_step(window, window::parse_duration(&args.step).context("--step")?);
+    eprintln!(
+        "sb-scrape: {} queries over {:.1} s at a {:?} step from {base_url}",
+        queries.len(),
+        (window.end_ns - window.start_ns) as f64 / 1e9,
+        step
+    );
+    let cfg = prometheus::Config { base_url, window, step, timeout };
+    let outcome = runtime.block_on(prometheus::run(&cfg, &queries, sink))?;
+    eprintln!("sb-scrape: {} samples written", sink.written);
+    Ok(outcome)
+}
+
+fn prometheus_window(args: &Args, now_ns: u64) -> Result<sb_records::Window> {
+    let pad = window::parse_duration(&args.pad).context("--pad")?;
+    let w = if let Some(path) = &args.window {
+        window::from_results(path)?
+    } else if let Some(start) = &args.start {
+        let start_ns = window::parse_time(start, now_ns).context("--start")?;
+        let end_ns = match (&args.end, &args.duration) {
+            (Some(end), _) => window::parse_time(end, now_ns).context("--end")?,
+            (None, Some(d)) => start_ns + window::parse_duration(d).context("--duration")?.as_nanos() as u64,
+            (None, None) => now_ns,
+        };
+        if end_ns < start_ns {
+            bail!("the window ends before it starts (--start {start}, end {})", window::ns_to_secs_string(end_ns));
+        }
+        sb_records::Window { start_ns, end_ns }
+    } else {
+        bail!("Prometheus mode needs a window: --window results.ndjson, or --start (with --end or --duration; the end defaults to now)");
+    };
+    Ok(window::pad(w, pad))
 }

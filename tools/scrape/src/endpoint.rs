@@ -1,0 +1,183 @@
+//! Endpoint mode: poll `/metrics` URLs at a fixed interval during a run, no Prometheus needed.
+//!
+//! Every scrape's samples are written (and flushed) as soon as the scrape is parsed, so the
+//! stream is complete up to the last scrape whatever stops the run: the end time, Ctrl-C,
+//! SIGTERM, or a reader that goes away. A URL that fails is reported and retried at the next tick.
+
+use crate::expfmt::{self, Dialect};
+use crate::prometheus::error_chain;
+use crate::sink::{Outcome, Sink};
+use regex::Regex;
+use sb_records::ndjson::is_broken_pipe;
+use sb_records::{Clock, Sample, SampleSource, Window};
+use std::io::Write;
+use std::time::Duration;
+
+pub struct Config {
+    pub urls: Vec<String>,
+    pub interval: Duration,
+    /// Stop at this epoch time; None polls until Ctrl-C/SIGTERM.
+    pub end_ns: Option<u64>,
+    /// Keep only series whose name matches.
+    pub name_filter: Option<Regex>,
+    pub timeout: Duration,
+}
+
+#[derive(Default)]
+struct UrlStats {
+    ok: u64,
+    failed: u64,
+    bad_lines: u64,
+    last_error: Option<String>,
+}
+
+/// Polls until the end time or a signal. The window written on samples is `[first scrape, end]`
+/// when an end is known; without one the samples carry no window (it is not known yet when they
+/// are written).
+pub async fn run<W: Write>(cfg: &Config, sink: &mut Sink<W>) -> anyhow::Result<Outcome> {
+    let clock = Clock::global();
+    let client = reqwest::Client::builder().timeout(cfg.timeout).build()?;
+    let mut stats: Vec<UrlStats> = cfg.urls.iter().map(|_| UrlStats::default()).collect();
+    let mut outcome = Outcome::default();
+    let started_ns = clock.now_ns();
+    let window = cfg.end_ns.map(|end_ns| Window { start_ns: started_ns, end_ns });
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut ticker = tokio::time::interval(cfg.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let deadline = cfg.end_ns.map(|end| tokio::time::Instant::from_std(clock.instant_at(end)));
+    let mut scrapes = 0u64;
+    'poll: loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = &mut stop => break 'poll,
+            _ = sleep_until(deadline) => break 'poll,
+        }
+        let scrape_ns = clock.now_ns();
+        if cfg.end_ns.is_some_and(|end| scrape_ns > end) {
+            break;
+        }
+        let fetches = cfg.urls.iter().map(|url| fetch(&client, url));
+        let results = futures_util::future::join_all(fetches).await;
+        scrapes += 1;
+        for ((url, result), st) in cfg.urls.iter().zip(results).zip(stats.iter_mut()) {
+            let (text, dialect) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    if st.failed == 0 {
+                        eprintln!("sb-scrape: {url}: {e} (retrying every {:?})", cfg.interval);
+                    }
+                    st.failed += 1;
+                    st.last_error = Some(e);
+                    continue;
+                }
+            };
+            st.ok += 1;
+            let parsed = expfmt::parse(&text, dialect);
+            if !parsed.errors.is_empty() {
+                if st.bad_lines == 0 {
+                    eprintln!("sb-scrape: {url}: cannot read {}", parsed.errors[0]);
+                }
+                st.bad_lines += parsed.errors.len() as u64;
+            }
+            for s in parsed.samples {
+                if cfg.name_filter.as_ref().is_some_and(|re| !re.is_match(&s.name)) {
+                    continue;
+                }
+                let ts_ns = match s.timestamp_ms {
+                    Some(ms) if ms >= 0 => ms as u64 * 1_000_000,
+                    _ => scrape_ns,
+                };
+                let sample = Sample {
+                    metric: s.name,
+                    labels: s.labels,
+                    ts_ns,
+                    value: s.value,
+                    source: SampleSource::Endpoint,
+                    metric_type: s.metric_type,
+                    window,
+                    target: Some(url.clone()),
+                };
+                if let Err(e) = sink.push(&sample) {
+                    return stdout_error(e, outcome);
+                }
+            }
+        }
+        if let Err(e) = sink.flush() {
+            return stdout_error(e, outcome);
+        }
+    }
+    eprintln!("sb-scrape: {scrapes} scrapes of {} URL(s), {} samples", cfg.urls.len(), sink.written);
+    for (url, st) in cfg.urls.iter().zip(&stats) {
+        if st.failed > 0 {
+            outcome.fail(format!(
+                "{url}: {} of {} scrapes failed (last error: {})",
+                st.failed,
+                st.ok + st.failed,
+                st.last_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if st.bad_lines > 0 {
+            outcome.fail(format!("{url}: {} lines could not be parsed and were left out", st.bad_lines));
+        }
+    }
+    Ok(outcome)
+}
+
+fn stdout_error(e: std::io::Error, mut outcome: Outcome) -> anyhow::Result<Outcome> {
+    if is_broken_pipe(&e) {
+        outcome.stdout_closed = true;
+        return Ok(outcome);
+    }
+    Err(e.into())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The body of one scrape and its dialect (from the `Content-Type`).
+async fn fetch(client: &reqwest::Client, url: &str) -> Result<(String, Dialect), String> {
+    // Ask for the classic text format, which every exporter serves; OpenMetrics is still read if
+    // a server insists on it.
+    let response = client
+        .get(url)
+        .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
+        .send()
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let content_type =
+        response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
+    let text = response.text().await.map_err(|e| error_chain(&e))?;
+    Ok((text, Dialect::from_content_type(content_type.as_deref())))
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `kill` and Kubernetes send).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
