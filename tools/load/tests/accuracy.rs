@@ -1,0 +1,33 @@
+//! Timing truth: against a server that stamps every chunk with its own clock, sb-load's TTFT
+//! and per-chunk ITL must match the server's to well under a millisecond. (The bench script
+//! measures the same thing at scale with a release build; this test guards against a
+//! regression that adds whole milliseconds, e.g. a buffered stream or a timer-rounded stamp.)
+
+mod common;
+
+use common::stamp::{self, Timing};
+use common::{completions, load};
+use std::time::Duration;
+
+#[test]
+fn ttft_and_itl_match_the_servers_own_clock() {
+    let url = stamp::start(Timing { ttft: Duration::from_millis(20), itl: Duration::from_millis(3) });
+    let run = load(&url, &["--concurrency", "4", "--save-text"], &completions(20, 3, 16));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut ttft_over = Vec::new();
+    let mut itl_over = Vec::new();
+    for r in &run.results {
+        let (t, itl) = stamp::overheads(r).unwrap_or_else(|| panic!("result without stamps: {r}"));
+        ttft_over.push(t);
+        itl_over.extend(itl);
+    }
+    ttft_over.sort();
+    itl_over.sort();
+    let med = |v: &[i64]| v[v.len() / 2] as f64 / 1e6;
+    // Debug build on a shared machine: generous bounds, still far below a delayed ACK (40 ms)
+    // or a 1 ms timer tick.
+    assert!(med(&ttft_over) < 2.0, "median TTFT overhead {} ms", med(&ttft_over));
+    assert!(med(&itl_over).abs() < 0.5, "median ITL overhead {} ms", med(&itl_over));
+    let ttft = common::Run::ms(&run.results[0], "sent_ns", "first_chunk_ns");
+    assert!((19.0..40.0).contains(&ttft), "TTFT {ttft} ms for a 20 ms server");
+}
