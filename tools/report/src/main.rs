@@ -1,19 +1,141 @@
-//! sb-report: results [+ samples] -> summary. Not implemented yet; see the issue tracker.
+//! sb-report: results [+ samples] -> summary. See docs/report.md; formulas in docs/metrics.md.
 
+mod aggregate;
+mod app;
+mod collect;
+mod compare;
+mod generator;
+mod plot;
+mod render;
+mod report;
+mod result;
+mod samples;
+mod slo;
+mod stats;
+mod timeline;
+
+use app::{Config, Format, InputError, Outcome};
 use clap::Parser;
+use collect::Options;
 use std::process::ExitCode;
 
-/// servebench: results [+ samples] -> summary (not yet implemented).
-#[derive(Parser)]
-#[command(name = "sb-report", version)]
+/// Summarise servebench result records (and metric samples) with vLLM bench serve's definitions.
+///
+/// Reads result records written by sb-load from FILES or stdin (shards of one run merge), plus
+/// sb-load's run record and sb-scrape's metric samples when present in the same streams, and
+/// prints vLLM's "Serving Benchmark Result" block with servebench's additions. Warm-up results
+/// are left out. Every formula: docs/metrics.md.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sb-report",
+    version,
+    after_help = "Examples:
+  sb-load ... < requests.ndjson | tee results.ndjson | sb-report
+  sb-report results.ndjson metrics.ndjson --format json | jq .ttft_ms.p99
+  sb-report shard-*.ndjson --percentiles 50,90,99,99.9 --slo ttft_ms=500,tpot_ms=50
+  sb-report sweep.ndjson --group-by tags.point --format md --plot plots/
+  sb-report --compare before.ndjson after.ndjson
+  sb-report results.ndjson --vllm-json > result.json
+
+Exit status: 0 ok; 1 the load generator did not keep its schedule (the numbers are suspect);
+2 bad usage or bad input (the error names the file and line)."
+)]
 struct Args {
-    /// Arguments (ignored until the tool is implemented).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Result files (NDJSON; may also hold run records and metric samples). `-` or none: stdin.
+    files: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+
+    /// Same as --format vllm-json: vLLM's saved result JSON keys.
+    #[arg(long, conflicts_with = "format")]
+    vllm_json: bool,
+
+    /// Percentiles to report, comma-separated (vLLM's --metric-percentiles; default 99 as vLLM).
+    #[arg(long, value_delimiter = ',', default_value = "99")]
+    percentiles: Vec<f64>,
+
+    /// Service-level objectives for goodput, in ms: ttft_ms=500,tpot_ms=50 (also itl, e2el,
+    /// ntpot; `_s` for seconds; vLLM's `ttft:500` spelling accepted). A request is good when all hold.
+    #[arg(long)]
+    slo: Option<String>,
+
+    /// Also print one row per value of FIELD: run, shard, stage, turn, dataset, task, prefix,
+    /// session, api, finish_reason, tokenizer, status, or tags.KEY (e.g. tags.point).
+    #[arg(long, value_name = "FIELD")]
+    group_by: Option<String>,
+
+    /// Compare two runs side by side (each a result file), with the change per metric.
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "files")]
+    compare: Option<Vec<String>>,
+
+    /// Write SVG charts into DIR: TTFT and E2EL CDFs, throughput and in-flight requests over
+    /// time, latency vs load across --group-by groups.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<std::path::PathBuf>,
+
+    /// Send lateness p99 (from sb-load's run record) above which the run is flagged as not trustworthy.
+    #[arg(long, default_value_t = generator::DEFAULT_MAX_LAG_MS, value_name = "MS")]
+    max_lag_ms: f64,
+}
+
+fn config(args: Args) -> Result<Config, String> {
+    for p in &args.percentiles {
+        if !(0.0..=100.0).contains(p) {
+            return Err(format!("--percentiles: {p} is not between 0 and 100"));
+        }
+    }
+    let slo = match &args.slo {
+        Some(s) => slo::Slo::parse(s).map_err(|e| format!("{e:#}"))?,
+        None => slo::Slo::default(),
+    };
+    if let Some(g) = &args.group_by {
+        let tag = g.strip_prefix("tags.").is_some_and(|k| !k.is_empty());
+        if !tag && !result::GROUP_FIELDS.contains(&g.as_str()) {
+            return Err(format!(
+                "--group-by: unknown field {g:?} (known: {}, tags.KEY)",
+                result::GROUP_FIELDS.join(", ")
+            ));
+        }
+    }
+    let format = if args.vllm_json { Format::VllmJson } else { args.format };
+    Ok(Config {
+        inputs: args.files,
+        compare: args.compare.map(|v| (v[0].clone(), v[1].clone())),
+        format,
+        options: Options { percentiles: args.percentiles, slo, group_by: args.group_by },
+        plot_dir: args.plot,
+        max_lag_ms: args.max_lag_ms,
+    })
 }
 
 fn main() -> ExitCode {
-    let _args = Args::parse();
-    eprintln!("sb-report: not yet implemented");
-    ExitCode::from(2)
+    let args = Args::parse();
+    let cfg = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sb-report: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match app::run(cfg, &mut out) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Untrustworthy) => ExitCode::from(1),
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if sb_records::ndjson::is_broken_pipe(io) {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("sb-report: {e:#}");
+            if e.downcast_ref::<InputError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
 }

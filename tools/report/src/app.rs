@@ -1,0 +1,112 @@
+//! What one invocation does: read the inputs, build the report, write it in the asked format,
+//! draw the plots, and say on stderr what people must not miss.
+
+use crate::collect::{Collector, Options};
+use crate::report::Report;
+use crate::{compare, plot, render};
+use anyhow::Result;
+use sb_records::{open_inputs, Input, RecordWriter, Summary};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// vLLM's "Serving Benchmark Result" block, then what vLLM does not print.
+    Text,
+    /// One summary record (NDJSON, kind "summary").
+    Json,
+    /// vLLM's saved result JSON keys (one JSON object).
+    VllmJson,
+    /// One row for the whole input and one per --group-by group.
+    Csv,
+    /// Markdown tables.
+    Md,
+}
+
+pub struct Config {
+    pub inputs: Vec<String>,
+    pub compare: Option<(String, String)>,
+    pub format: Format,
+    pub options: Options,
+    pub plot_dir: Option<PathBuf>,
+    pub max_lag_ms: f64,
+}
+
+/// How the run went, for the exit code.
+pub enum Outcome {
+    Ok,
+    /// The load generator did not keep its schedule: the numbers are suspect (exit 1).
+    Untrustworthy,
+}
+
+/// Errors about the input (bad lines, missing files) and about usage exit 2.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for InputError {}
+
+fn collect(paths: &[String], opts: &Options) -> Result<Collector> {
+    let inputs: Vec<Input> = open_inputs(paths).map_err(|e| InputError(e.to_string()))?;
+    let mut c = Collector::new(opts.clone());
+    for input in inputs {
+        c.read(input).map_err(|e| InputError(e.to_string()))?;
+    }
+    Ok(c)
+}
+
+pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
+    if let Some((a, b)) = &cfg.compare {
+        let ca = collect(std::slice::from_ref(a), &cfg.options)?;
+        let cb = collect(std::slice::from_ref(b), &cfg.options)?;
+        let (ra, rb) = (Report::build(&ca, cfg.max_lag_ms), Report::build(&cb, cfg.max_lag_ms));
+        let names = (a.as_str(), b.as_str());
+        match cfg.format {
+            Format::Text => out.write_all(compare::text(&ra, &rb, names).as_bytes())?,
+            Format::Md => out.write_all(compare::md(&ra, &rb, names).as_bytes())?,
+            Format::Csv => out.write_all(compare::csv(&ra, &rb)?.as_bytes())?,
+            Format::Json => {
+                RecordWriter::new(&mut *out).write(&Summary { fields: compare::json(&ra, &rb, names) })?;
+            }
+            Format::VllmJson => {
+                return Err(InputError("--vllm-json writes one run; it does not combine with --compare".into()).into())
+            }
+        }
+        out.flush()?;
+        let mut ok = true;
+        for (name, r) in [(a, &ra), (b, &rb)] {
+            for w in &r.warnings {
+                eprintln!("sb-report: {name}: {w}");
+            }
+            ok &= r.trustworthy();
+        }
+        return Ok(if ok { Outcome::Ok } else { Outcome::Untrustworthy });
+    }
+
+    let c = collect(&cfg.inputs, &cfg.options)?;
+    let report = Report::build(&c, cfg.max_lag_ms);
+    match cfg.format {
+        Format::Text => out.write_all(render::text::render(&report).as_bytes())?,
+        Format::Json => RecordWriter::new(&mut *out).write(&Summary { fields: report.to_json() })?,
+        Format::VllmJson => {
+            serde_json::to_writer(&mut *out, &render::vllm_json::render(&report))?;
+            out.write_all(b"\n")?;
+        }
+        Format::Csv => out.write_all(render::table::csv(&report)?.as_bytes())?,
+        Format::Md => out.write_all(render::table::md(&report).as_bytes())?,
+    }
+    out.flush()?;
+    if let Some(dir) = &cfg.plot_dir {
+        let files = plot::plot_all(&c, dir)?;
+        eprintln!("sb-report: wrote {} plots to {}", files.len(), dir.display());
+    }
+    // Warnings go to stderr too: with --format json the text on stdout is read by a program.
+    for w in &report.warnings {
+        eprintln!("sb-report: {w}");
+    }
+    Ok(if report.trustworthy() { Outcome::Ok } else { Outcome::Untrustworthy })
+}

@@ -1,0 +1,165 @@
+//! Reading the input streams: result records into aggregates (the whole run, each stage, each
+//! turn of multi-turn sessions, each `--group-by` value), run records and metric samples kept
+//! as they are (there are few of them).
+
+use crate::aggregate::Aggregate;
+use crate::result::{LeanResult, Observation};
+use crate::slo::Slo;
+use sb_records::{Input, ReadError, RecordReader, RunRecord, Sample};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::BufRead;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub percentiles: Vec<f64>,
+    pub slo: Slo,
+    pub group_by: Option<String>,
+}
+
+/// Shards seen of one run id.
+#[derive(Clone, Debug, Default)]
+pub struct RunShards {
+    pub results: u64,
+    pub shards: BTreeSet<String>,
+}
+
+pub struct Collector {
+    pub opts: Options,
+    pub total: Aggregate,
+    pub stages: BTreeMap<u32, Aggregate>,
+    pub turns: BTreeMap<u32, Aggregate>,
+    pub groups: BTreeMap<String, Aggregate>,
+    pub sessions: HashSet<String>,
+    pub runs: BTreeMap<String, RunShards>,
+    pub run_records: Vec<RunRecord>,
+    pub samples: Vec<Sample>,
+    pub results: u64,
+    pub warmup_skipped: u64,
+    /// The first `api` and `tokenizer` seen, for vLLM's `endpoint_type` and `tokenizer_id`.
+    pub api: Option<String>,
+    pub tokenizer: Option<String>,
+    pub inputs: Vec<String>,
+}
+
+impl Collector {
+    pub fn new(opts: Options) -> Collector {
+        Collector {
+            opts,
+            total: Aggregate::new(),
+            stages: BTreeMap::new(),
+            turns: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            sessions: HashSet::new(),
+            runs: BTreeMap::new(),
+            run_records: Vec::new(),
+            samples: Vec::new(),
+            results: 0,
+            warmup_skipped: 0,
+            api: None,
+            tokenizer: None,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// Reads one whole input. A bad line stops with an error naming the file and line.
+    pub fn read(&mut self, input: Input) -> Result<(), ReadError> {
+        self.inputs.push(input.name.clone());
+        self.read_records(RecordReader::new(input.name, input.reader))
+    }
+
+    pub fn read_records<R: BufRead>(&mut self, mut reader: RecordReader<R>) -> Result<(), ReadError> {
+        while let Some(next) = reader.next_line() {
+            let (kind, line) = next?;
+            let outcome: Result<(), String> = match kind {
+                "result" => match serde_json::from_str::<LeanResult>(line) {
+                    Ok(r) => {
+                        self.add_result(&r);
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("bad result record: {}", serde_message(&e))),
+                },
+                "run" => match serde_json::from_str::<RunRecord>(line) {
+                    Ok(r) => {
+                        self.run_records.push(r);
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("bad run record: {}", serde_message(&e))),
+                },
+                "sample" => match serde_json::from_str::<Sample>(line) {
+                    Ok(s) => {
+                        self.samples.push(s);
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("bad sample record: {}", serde_message(&e))),
+                },
+                "request" => {
+                    Err("a request record: sb-report reads what sb-load writes (results), not its input".into())
+                }
+                "summary" => Err("a summary record: sb-report summarises result records, not summaries".into()),
+                // A sweep plan may travel with the results of its points; it holds no measurement.
+                "plan" => Ok(()),
+                other => Err(format!("sb-report cannot use {other} records")),
+            };
+            if let Err(message) = outcome {
+                return Err(reader.error_here(message));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn add_result(&mut self, r: &LeanResult<'_>) {
+        if r.warmup {
+            self.warmup_skipped += 1;
+            return;
+        }
+        self.results += 1;
+        if self.api.is_none() {
+            self.api = Some(r.api.as_deref().unwrap_or("completions").to_string());
+        }
+        if self.tokenizer.is_none() {
+            self.tokenizer = r.tokenizer.as_deref().map(str::to_string);
+        }
+        let o = Observation::of(r, &self.opts.slo);
+        self.total.add(r, &o);
+        if let Some(stage) = r.stage {
+            self.stages.entry(stage).or_default().add(r, &o);
+        }
+        if let Some(turn) = r.turn {
+            self.turns.entry(turn).or_default().add(r, &o);
+        }
+        if let Some(session) = r.session.as_deref() {
+            if !self.sessions.contains(session) {
+                self.sessions.insert(session.to_string());
+            }
+        }
+        if let Some(field) = &self.opts.group_by {
+            let key = r.field(field);
+            match self.groups.get_mut(&key) {
+                Some(a) => a.add(r, &o),
+                None => {
+                    let mut a = Aggregate::new();
+                    a.add(r, &o);
+                    self.groups.insert(key, a);
+                }
+            }
+        }
+        let run = r.run.as_deref().unwrap_or("-");
+        let entry = match self.runs.get_mut(run) {
+            Some(e) => e,
+            None => self.runs.entry(run.to_string()).or_default(),
+        };
+        entry.results += 1;
+        if let Some(shard) = r.shard.as_deref() {
+            if !entry.shards.contains(shard) {
+                entry.shards.insert(shard.to_string());
+            }
+        }
+    }
+}
+
+/// serde's message without its own "at line 1 column N" (the reader names the real line).
+fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let head = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
+    format!("{head} (column {})", e.column())
+}

@@ -1,0 +1,374 @@
+//! The text summary: vLLM `bench serve`'s "Serving Benchmark Result" block, line for line
+//! (`{:<40} {:<10}` rows, titles centred in 50 columns), so that people and scripts used to it
+//! read ours the same way; then what vLLM does not print (NTPOT, failures by class, the
+//! breakdowns, the generator's verdict, server metrics) in the same style.
+
+use crate::aggregate::Totals;
+use crate::generator::LoadInfo;
+use crate::report::Report;
+use crate::samples::Value as SValue;
+use crate::stats::Stats;
+use std::fmt::Write;
+
+/// Python's `"{s:{c}^{n}}".format(s=title, n=50, c=fill)`: the odd fill char goes right.
+pub fn centre(title: &str, fill: char) -> String {
+    let len = title.chars().count();
+    if len >= 50 {
+        return title.to_string();
+    }
+    let left = (50 - len) / 2;
+    let right = 50 - len - left;
+    format!("{}{}{}", fill.to_string().repeat(left), title, fill.to_string().repeat(right))
+}
+
+pub fn row(out: &mut String, label: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{:<40} {:<10}", label, value.to_string());
+}
+
+fn rowf(out: &mut String, label: &str, value: f64) {
+    row(out, label, format!("{value:.2}"));
+}
+
+/// vLLM prints `P99`, `P99.9`.
+fn pct_word(p: f64) -> String {
+    if p.fract() == 0.0 {
+        format!("{}", p as i64)
+    } else {
+        format!("{p}")
+    }
+}
+
+fn latency_section(out: &mut String, title: &str, short: &str, s: &Stats) {
+    out.push_str(&centre(title, '-'));
+    out.push('\n');
+    rowf(out, &format!("Mean {short} (ms):"), s.mean);
+    rowf(out, &format!("Median {short} (ms):"), s.median);
+    for (p, v) in &s.percentiles {
+        rowf(out, &format!("P{} {short} (ms):", pct_word(*p)), *v);
+    }
+}
+
+fn load_scalar(load: &LoadInfo, key: &str) -> Option<serde_json::Value> {
+    load.other.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    if !r.trustworthy() {
+        out.push_str(&banner(&r.load.problems));
+    }
+    block(&mut out, &r.total, r);
+    if !r.stages.is_empty() {
+        out.push('\n');
+        out.push_str(&table("Per stage", "stage", &r.stages, &r.percentiles, !r.slo.is_empty()));
+    }
+    if !r.turns.is_empty() {
+        out.push('\n');
+        let title = format!("Per turn ({} sessions)", r.sessions);
+        out.push_str(&table(&title, "turn", &r.turns, &r.percentiles, !r.slo.is_empty()));
+    }
+    if let Some(by) = &r.group_by {
+        out.push('\n');
+        out.push_str(&table(&format!("By {by}"), by, &r.groups, &r.percentiles, !r.slo.is_empty()));
+    }
+    load_section(&mut out, &r.load);
+    server_section(&mut out, r);
+    out.push('\n');
+    out.push_str(&definitions(r));
+    if !r.warnings.is_empty() {
+        out.push('\n');
+        for w in &r.warnings {
+            let _ = writeln!(out, "WARNING: {w}");
+        }
+    }
+    out
+}
+
+fn block(out: &mut String, t: &Totals, r: &Report) {
+    out.push_str(&centre(" Serving Benchmark Result ", '='));
+    out.push('\n');
+    row(out, "Successful requests:", t.completed);
+    row(out, "Failed requests:", t.failed);
+    if let Some(c) = load_scalar(&r.load, "max_concurrency").and_then(|v| v.as_u64()) {
+        row(out, "Maximum request concurrency:", c);
+    }
+    if let Some(rate) = r.load.target_rate.filter(|x| x.is_finite()) {
+        rowf(out, "Request rate configured (RPS):", rate);
+    }
+    rowf(out, "Benchmark duration (s):", t.duration_s);
+    row(out, "Total input tokens:", t.total_input_tokens);
+    row(out, "Total generated tokens:", t.total_output_tokens);
+    rowf(out, "Request throughput (req/s):", t.request_throughput);
+    if let Some(g) = t.request_goodput {
+        rowf(out, "Request goodput (req/s):", g);
+    }
+    rowf(out, "Output token throughput (tok/s):", t.output_throughput);
+    rowf(out, "Peak output token throughput (tok/s):", t.max_output_tokens_per_s);
+    rowf(out, "Peak concurrent requests:", t.max_concurrent_requests as f64);
+    rowf(out, "Total token throughput (tok/s):", t.total_token_throughput);
+    latency_section(out, "Time to First Token", "TTFT", &t.ttft);
+    latency_section(out, "Time per Output Token (excl. 1st token)", "TPOT", &t.tpot);
+    latency_section(out, "Inter-token Latency", "ITL", &t.itl);
+    latency_section(out, "End-to-end Latency", "E2EL", &t.e2el);
+    latency_section(out, "Client-side Queueing", "Client Queue Time", &t.queue);
+    latency_section(out, "Queue-inclusive End-to-end Latency", "E2EL incl. Client Queue", &t.e2el_sched);
+    latency_section(out, "Normalized Time per Output Token", "NTPOT", &t.ntpot);
+    if t.failed > 0 {
+        out.push_str(&centre("Failures", '-'));
+        out.push('\n');
+        rowf(out, "Failure rate (%):", 100.0 * t.failure_rate());
+        for (class, f) in &t.failures {
+            row(out, &format!("{class}:"), f.count);
+        }
+        for (class, f) in &t.failures {
+            for e in &f.examples {
+                let _ = writeln!(out, "  {class}: {}", one_line(e, 100));
+            }
+        }
+    }
+    if !r.slo.is_empty() {
+        out.push_str(&centre("Goodput", '-'));
+        out.push('\n');
+        row(out, "SLO:", r.slo.describe());
+        row(out, "Good requests:", t.good_requests.unwrap_or(0));
+        let n = t.completed + t.failed;
+        let pct = if n > 0 { 100.0 * t.good_requests.unwrap_or(0) as f64 / n as f64 } else { 0.0 };
+        rowf(out, "Goodput (% of requests):", pct);
+    }
+    out.push_str(&"=".repeat(50));
+    out.push('\n');
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if flat.chars().count() > max {
+        format!("{}...", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+fn banner(problems: &[String]) -> String {
+    let mut out = String::new();
+    let bar = "!".repeat(50);
+    let _ = writeln!(out, "{bar}");
+    let _ = writeln!(out, "!! RUN NOT TRUSTWORTHY: the load generator did not keep its schedule.");
+    let _ = writeln!(out, "!! The numbers below measure the client as much as the server.");
+    for p in problems {
+        let _ = writeln!(out, "!! - {p}");
+    }
+    let _ = writeln!(out, "{bar}");
+    out
+}
+
+fn load_section(out: &mut String, l: &LoadInfo) {
+    if l.records == 0 {
+        return;
+    }
+    out.push('\n');
+    out.push_str(&centre("Load generator", '-'));
+    out.push('\n');
+    if let Some(v) = l.target_rate {
+        rowf(out, "Target rate (req/s):", v);
+    }
+    if let Some(v) = l.achieved_rate {
+        rowf(out, "Achieved rate (req/s):", v);
+    }
+    if let Some(v) = l.lateness_p50_ms {
+        rowf(out, "Send lateness P50 (ms):", v);
+    }
+    if let Some(v) = l.lateness_p99_ms {
+        rowf(out, "Send lateness P99 (ms):", v);
+    }
+    if let Some(v) = l.lateness_max_ms {
+        rowf(out, "Send lateness max (ms):", v);
+    }
+    if let (Some(s), Some(e)) = (l.started_ns, l.ended_ns) {
+        rowf(out, "Run wall time (s):", e.saturating_sub(s) as f64 / 1e9);
+    }
+    for (k, v) in &l.other {
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(x) if !n.is_i64() && !n.is_u64() => format!("{x:.2}"),
+                _ => n.to_string(),
+            },
+            other => other.to_string(),
+        };
+        row(out, &format!("{k}:"), text);
+    }
+    row(out, "Verdict:", if l.problems.is_empty() { "schedule kept" } else { "NOT TRUSTWORTHY" });
+}
+
+fn server_section(out: &mut String, r: &Report) {
+    if r.server.is_empty() {
+        return;
+    }
+    out.push('\n');
+    out.push_str(&centre("Server metrics (run window)", '-'));
+    out.push('\n');
+    if let Some((s, e)) = r.window_ns {
+        rowf(out, "Window (s):", e.saturating_sub(s) as f64 / 1e9);
+    }
+    for m in &r.server {
+        let name = format!("{}{}", m.metric, m.labels);
+        let _ = match &m.value {
+            SValue::Counter { delta, rate_per_s } => {
+                writeln!(out, "{name}  counter  delta {} rate {}/s", num(*delta), num(*rate_per_s))
+            }
+            SValue::Gauge { mean, max, samples } => {
+                writeln!(out, "{name}  gauge  mean {} max {} ({samples} samples)", num(*mean), num(*max))
+            }
+            SValue::Histogram { count, sum, mean, p50, p99 } => writeln!(
+                out,
+                "{name}  histogram  count {} sum {} mean {} p50~{} p99~{}",
+                num(*count),
+                num(*sum),
+                num(*mean),
+                num(*p50),
+                num(*p99)
+            ),
+        };
+    }
+}
+
+/// Compact number: integers as such, others with up to 4 decimals.
+fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return "n/a".into();
+    }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        let s = format!("{x:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn definitions(r: &Report) -> String {
+    let mut out = String::from(
+        "Definitions (docs/metrics.md), as vLLM bench serve: TTFT = first chunk with choices - send; \
+         TPOT = (E2EL - TTFT)/(output tokens - 1); ITL = gaps between chunks (per chunk, pooled); \
+         E2EL = last chunk - send; NTPOT = E2EL/output tokens; output tokens = usage.completion_tokens \
+         (else client count); duration = first send -> last response done; client queue = send - scheduled.\n",
+    );
+    let t = &r.total;
+    let approx: Vec<&str> = [("TTFT", &t.ttft), ("TPOT", &t.tpot), ("ITL", &t.itl), ("E2EL", &t.e2el)]
+        .iter()
+        .filter(|(_, s)| !s.exact)
+        .map(|(n, _)| *n)
+        .collect();
+    if !approx.is_empty() {
+        let _ = writeln!(
+            out,
+            "Percentiles of {} from an HDR histogram (3 significant digits, within 0.1%); means and std exact.",
+            approx.join(", ")
+        );
+    }
+    if !t.peaks_exact {
+        out.push_str("Peaks from a 1 ms grid (run too large to keep every event).\n");
+    }
+    if r.warmup_skipped > 0 {
+        let _ = writeln!(out, "Warm-up requests excluded: {}", r.warmup_skipped);
+    }
+    if t.token_count_mismatches > 0 {
+        let _ = writeln!(
+            out,
+            "Server usage and client token counts disagree on {} requests (server counts used).",
+            t.token_count_mismatches
+        );
+    }
+    out
+}
+
+/// One row per group/stage/turn: the columns people compare across sweep points.
+pub fn table(title: &str, key: &str, rows: &[(String, Totals)], percentiles: &[f64], goodput: bool) -> String {
+    let (header, body) = table_cells(key, rows, percentiles, goodput);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &body {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    out.push_str(&centre(title, '-'));
+    out.push('\n');
+    let fmt_row = |cells: &[String]| -> String {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+            .collect();
+        parts.join("  ").trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", fmt_row(&header));
+    for r in &body {
+        let _ = writeln!(out, "{}", fmt_row(r));
+    }
+    out
+}
+
+/// Header and rows of the breakdown table (shared with the Markdown output).
+pub fn table_cells(
+    key: &str,
+    rows: &[(String, Totals)],
+    percentiles: &[f64],
+    goodput: bool,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let top = percentiles.iter().cloned().fold(f64::NAN, f64::max);
+    let p = if top.is_nan() { 99.0 } else { top };
+    let pw = pct_word(p);
+    let mut header: Vec<String> = vec![key.into(), "ok".into(), "failed".into(), "req/s".into(), "out tok/s".into()];
+    if goodput {
+        header.push("goodput req/s".into());
+    }
+    for m in ["TTFT", "TPOT", "ITL", "E2EL"] {
+        header.push(format!("{m} mean ms"));
+        header.push(format!("{m} P{pw} ms"));
+    }
+    let pick = |s: &Stats| s.percentiles.iter().find(|(q, _)| *q == p).map_or(0.0, |x| x.1);
+    let body = rows
+        .iter()
+        .map(|(k, t)| {
+            let mut r = vec![
+                k.clone(),
+                t.completed.to_string(),
+                t.failed.to_string(),
+                format!("{:.2}", t.request_throughput),
+                format!("{:.2}", t.output_throughput),
+            ];
+            if goodput {
+                r.push(format!("{:.2}", t.request_goodput.unwrap_or(0.0)));
+            }
+            for s in [&t.ttft, &t.tpot, &t.itl, &t.e2el] {
+                r.push(format!("{:.2}", s.mean));
+                r.push(format!("{:.2}", pick(s)));
+            }
+            r
+        })
+        .collect();
+    (header, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centres_like_python() {
+        assert_eq!(centre(" Serving Benchmark Result ", '='), "============ Serving Benchmark Result ============");
+        assert_eq!(centre("Time to First Token", '-'), "---------------Time to First Token----------------");
+        assert_eq!(
+            centre("Time per Output Token (excl. 1st token)", '-'),
+            "-----Time per Output Token (excl. 1st token)------"
+        );
+        assert_eq!(centre("End-to-end Latency", '-'), "----------------End-to-end Latency----------------");
+    }
+
+    #[test]
+    fn rows_pad_like_python() {
+        let mut s = String::new();
+        rowf(&mut s, "Benchmark duration (s):", 1.5);
+        assert_eq!(s, "Benchmark duration (s):                  1.50      \n");
+    }
+}

@@ -1,0 +1,97 @@
+//! vLLM's saved result JSON (`vllm bench serve --save-result`), key for key where we have the
+//! number, so notebooks written against vLLM's files read ours.
+//!
+//! Left out: the per-request arrays (`input_lens`, `output_lens`, `ttfts`, `itls`, `latencies`,
+//! `start_times`, `queue_times`, `generated_texts`, `errors`), which would make memory grow
+//! with the run (the result records hold all of it), and the ASR/probe/spec-decode/diffusion
+//! keys, which have no source in our records.
+
+use crate::report::{pct_name, Report};
+use crate::stats::Stats;
+use serde_json::{json, Map, Value};
+
+fn other(r: &Report, key: &str) -> Value {
+    r.load.other.iter().find(|(k, _)| k == key).map_or(Value::Null, |(_, v)| v.clone())
+}
+
+/// `%Y%m%d-%H%M%S` (UTC) of an epoch-ns time, vLLM's `date` field.
+pub fn date(epoch_ns: u64) -> String {
+    let secs = epoch_ns / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+pub fn render(r: &Report) -> Map<String, Value> {
+    let t = &r.total;
+    let mut m = Map::new();
+    m.insert("date".into(), json!(t.first_sent_ns.map(date)));
+    // vLLM's names for the two OpenAI endpoints (`--backend`/`--endpoint-type`).
+    let endpoint = match r.api.as_deref() {
+        Some("chat") => json!("openai-chat"),
+        Some(_) => json!("openai"),
+        None => Value::Null,
+    };
+    m.insert("endpoint_type".into(), endpoint.clone());
+    m.insert("backend".into(), endpoint);
+    m.insert("label".into(), other(r, "label"));
+    m.insert("model_id".into(), other(r, "model"));
+    let tokenizer = r.tokenizer.clone().map_or_else(|| other(r, "tokenizer"), Value::String);
+    m.insert("tokenizer_id".into(), tokenizer);
+    m.insert("num_prompts".into(), json!(t.completed + t.failed));
+    m.insert(
+        "request_rate".into(),
+        match r.load.target_rate.filter(|x| x.is_finite()) {
+            Some(x) => json!(x),
+            None => json!("inf"),
+        },
+    );
+    m.insert("burstiness".into(), other(r, "burstiness"));
+    m.insert("max_concurrency".into(), other(r, "max_concurrency"));
+    m.insert("duration".into(), json!(t.duration_s));
+    m.insert("completed".into(), json!(t.completed));
+    m.insert("failed".into(), json!(t.failed));
+    m.insert("total_input_tokens".into(), json!(t.total_input_tokens));
+    m.insert("total_output_tokens".into(), json!(t.total_output_tokens));
+    m.insert("request_throughput".into(), json!(t.request_throughput));
+    m.insert("request_goodput".into(), t.request_goodput.map_or(Value::Null, |g| json!(g)));
+    m.insert("output_throughput".into(), json!(t.output_throughput));
+    m.insert("total_token_throughput".into(), json!(t.total_token_throughput));
+    m.insert("max_output_tokens_per_s".into(), json!(t.max_output_tokens_per_s));
+    m.insert("max_concurrent_requests".into(), json!(t.max_concurrent_requests));
+    m.insert("rtfx".into(), json!(0.0));
+    let mut stats = |name: &str, s: &Stats| {
+        m.insert(format!("mean_{name}_ms"), json!(s.mean));
+        m.insert(format!("median_{name}_ms"), json!(s.median));
+        m.insert(format!("std_{name}_ms"), json!(s.std));
+        for (p, v) in &s.percentiles {
+            m.insert(format!("{}_{name}_ms", pct_name(*p)), json!(v));
+        }
+    };
+    stats("ttft", &t.ttft);
+    stats("tpot", &t.tpot);
+    stats("itl", &t.itl);
+    stats("e2el", &t.e2el);
+    stats("client_queue_time", &t.queue);
+    stats("e2el_including_client_queue", &t.e2el_sched);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn date_like_strftime() {
+        // 2026-11-25 09:07:57 UTC
+        assert_eq!(super::date(1_795_597_677_000_000_000), "20261125-090757");
+        assert_eq!(super::date(0), "19700101-000000");
+    }
+}

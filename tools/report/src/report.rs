@@ -1,0 +1,298 @@
+//! The finished report: totals of the run and of each breakdown, the generator's verdict, the
+//! server metrics over the run window, and warnings; and its JSON form (the summary record).
+
+use crate::aggregate::Totals;
+use crate::collect::{Collector, RunShards};
+use crate::generator::{load_info, LoadInfo};
+use crate::samples::{summarise, ServerMetric, Value as SValue};
+use crate::slo::Slo;
+use crate::stats::Stats;
+use serde_json::{json, Map, Value};
+
+pub struct Report {
+    pub total: Totals,
+    pub stages: Vec<(String, Totals)>,
+    pub turns: Vec<(String, Totals)>,
+    pub group_by: Option<String>,
+    pub groups: Vec<(String, Totals)>,
+    pub sessions: usize,
+    pub runs: Vec<(String, RunShards)>,
+    pub load: LoadInfo,
+    pub server: Vec<ServerMetric>,
+    /// Window the server metrics were summarised over (epoch ns).
+    pub window_ns: Option<(u64, u64)>,
+    pub warnings: Vec<String>,
+    pub percentiles: Vec<f64>,
+    pub slo: Slo,
+    pub warmup_skipped: u64,
+    pub inputs: Vec<String>,
+    pub api: Option<String>,
+    pub tokenizer: Option<String>,
+}
+
+impl Report {
+    pub fn build(c: &Collector, max_lag_ms: f64) -> Report {
+        let p = &c.opts.percentiles;
+        let goodput = !c.opts.slo.is_empty();
+        let total = c.total.finish(p, goodput);
+        let fin = |m: &std::collections::BTreeMap<u32, crate::aggregate::Aggregate>| -> Vec<(String, Totals)> {
+            m.iter().map(|(k, a)| (k.to_string(), a.finish(p, goodput))).collect()
+        };
+        let stages = if c.stages.len() > 1 { fin(&c.stages) } else { Vec::new() };
+        let turns = if c.turns.len() > 1 { fin(&c.turns) } else { Vec::new() };
+        let groups = c.groups.iter().map(|(k, a)| (k.clone(), a.finish(p, goodput))).collect();
+        let load = load_info(&c.run_records, max_lag_ms);
+
+        let window_ns = match (total.first_sent_ns, load.started_ns, load.ended_ns) {
+            (Some(f), _, _) => Some((f, total.last_done_ns)),
+            (None, Some(s), Some(e)) => Some((s, e)),
+            _ => {
+                let lo = c.samples.iter().map(|s| s.ts_ns).min();
+                let hi = c.samples.iter().map(|s| s.ts_ns).max();
+                lo.zip(hi)
+            }
+        };
+        let server = match window_ns {
+            Some((s, e)) if !c.samples.is_empty() => summarise(&c.samples, s, e),
+            _ => Vec::new(),
+        };
+
+        let mut warnings: Vec<String> = load.problems.iter().map(|p| format!("RUN NOT TRUSTWORTHY: {p}")).collect();
+        let runs: Vec<(String, RunShards)> = c.runs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let named_runs = runs.iter().filter(|(k, _)| k != "-").count();
+        if named_runs > 1 && c.opts.group_by.as_deref() != Some("run") {
+            warnings.push(format!(
+                "results of {} different runs are summarised together; use --group-by run to split them",
+                named_runs
+            ));
+        }
+        for (run, shards) in &runs {
+            let expected = shards.shards.iter().filter_map(|s| s.split_once('/')?.1.parse::<usize>().ok()).max();
+            if let Some(n) = expected {
+                if shards.shards.len() < n {
+                    warnings.push(format!(
+                        "run {run}: results of {} of {n} shards present ({})",
+                        shards.shards.len(),
+                        shards.shards.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+        if total.output_len_missing > 0 {
+            warnings.push(format!(
+                "{} successful requests carry no output token count (no usage, no client count): left out of token totals, TPOT and NTPOT",
+                total.output_len_missing
+            ));
+        }
+        if c.results == 0 {
+            warnings.push("no result records in the input".into());
+        }
+        Report {
+            total,
+            stages,
+            turns,
+            group_by: c.opts.group_by.clone(),
+            groups,
+            sessions: c.sessions.len(),
+            runs,
+            load,
+            server,
+            window_ns,
+            warnings,
+            percentiles: p.clone(),
+            slo: c.opts.slo.clone(),
+            warmup_skipped: c.warmup_skipped,
+            inputs: c.inputs.clone(),
+            api: c.api.clone(),
+            tokenizer: c.tokenizer.clone(),
+        }
+    }
+
+    pub fn trustworthy(&self) -> bool {
+        self.load.problems.is_empty()
+    }
+
+    /// The summary record's fields (docs/report.md, "JSON").
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("definitions".into(), json!("docs/metrics.md; vLLM bench serve definitions"));
+        m.insert("inputs".into(), json!(self.inputs));
+        m.insert(
+            "runs".into(),
+            Value::Array(
+                self.runs
+                    .iter()
+                    .map(|(run, s)| json!({"run": run, "results": s.results, "shards": s.shards}))
+                    .collect(),
+            ),
+        );
+        m.insert("trustworthy".into(), json!(self.trustworthy()));
+        m.insert("warnings".into(), json!(self.warnings));
+        m.insert("warmup_excluded".into(), json!(self.warmup_skipped));
+        if !self.slo.is_empty() {
+            m.insert("slo".into(), json!(self.slo.describe()));
+        }
+        for (k, v) in totals_json(&self.total) {
+            m.insert(k, v);
+        }
+        if self.sessions > 0 {
+            m.insert("sessions".into(), json!(self.sessions));
+        }
+        m.insert("load".into(), load_json(&self.load));
+        if !self.server.is_empty() {
+            m.insert("server_metrics".into(), Value::Array(self.server.iter().map(server_json).collect()));
+        }
+        let rows = |name: &str, v: &[(String, Totals)]| -> Value {
+            Value::Array(
+                v.iter()
+                    .map(|(k, t)| {
+                        let mut row = Map::new();
+                        row.insert(name.into(), json!(k));
+                        row.extend(totals_json(t));
+                        Value::Object(row)
+                    })
+                    .collect(),
+            )
+        };
+        if !self.stages.is_empty() {
+            m.insert("stages".into(), rows("stage", &self.stages));
+        }
+        if !self.turns.is_empty() {
+            m.insert("turns".into(), rows("turn", &self.turns));
+        }
+        if let Some(by) = &self.group_by {
+            m.insert("group_by".into(), json!(by));
+            m.insert("groups".into(), rows("group", &self.groups));
+        }
+        m
+    }
+}
+
+/// `p99`, `p99.9`: vLLM's key spelling of a percentile.
+pub fn pct_name(p: f64) -> String {
+    if p.fract() == 0.0 {
+        format!("p{}", p as i64)
+    } else {
+        format!("p{p}")
+    }
+}
+
+fn f(x: f64) -> Value {
+    // Round away float noise in the last bits (e.g. 4.000000000000001) without losing precision
+    // anyone could measure: nanosecond inputs carry at most 12 significant digits here.
+    if !x.is_finite() {
+        return Value::Null;
+    }
+    let r = format!("{x:.9}").parse::<f64>().unwrap_or(x);
+    json!(r)
+}
+
+pub fn stats_json(s: &Stats) -> Value {
+    let mut m = Map::new();
+    m.insert("count".into(), json!(s.count));
+    m.insert("mean".into(), f(s.mean));
+    m.insert("median".into(), f(s.median));
+    m.insert("std".into(), f(s.std));
+    m.insert("min".into(), f(s.min));
+    m.insert("max".into(), f(s.max));
+    for (p, v) in &s.percentiles {
+        m.insert(pct_name(*p), f(*v));
+    }
+    m.insert("exact".into(), json!(s.exact));
+    Value::Object(m)
+}
+
+pub fn totals_json(t: &Totals) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("completed".into(), json!(t.completed));
+    m.insert("failed".into(), json!(t.failed));
+    m.insert("failure_rate".into(), f(t.failure_rate()));
+    m.insert("duration_s".into(), f(t.duration_s));
+    m.insert("total_input_tokens".into(), json!(t.total_input_tokens));
+    m.insert("total_output_tokens".into(), json!(t.total_output_tokens));
+    m.insert("request_throughput".into(), f(t.request_throughput));
+    if let Some(g) = t.request_goodput {
+        m.insert("request_goodput".into(), f(g));
+        m.insert("good_requests".into(), json!(t.good_requests));
+    }
+    m.insert("output_throughput".into(), f(t.output_throughput));
+    m.insert("total_token_throughput".into(), f(t.total_token_throughput));
+    m.insert("max_output_tokens_per_s".into(), f(t.max_output_tokens_per_s));
+    m.insert("max_concurrent_requests".into(), json!(t.max_concurrent_requests));
+    m.insert("ttft_ms".into(), stats_json(&t.ttft));
+    m.insert("tpot_ms".into(), stats_json(&t.tpot));
+    m.insert("itl_ms".into(), stats_json(&t.itl));
+    m.insert("e2el_ms".into(), stats_json(&t.e2el));
+    m.insert("ntpot_ms".into(), stats_json(&t.ntpot));
+    m.insert("client_queue_ms".into(), stats_json(&t.queue));
+    m.insert("e2el_from_scheduled_ms".into(), stats_json(&t.e2el_sched));
+    let failures: Map<String, Value> =
+        t.failures.iter().map(|(k, v)| (k.clone(), json!({"count": v.count, "examples": v.examples}))).collect();
+    m.insert("failures".into(), Value::Object(failures));
+    m.insert("output_len_missing".into(), json!(t.output_len_missing));
+    m.insert("input_len_missing".into(), json!(t.input_len_missing));
+    m.insert("token_count_mismatches".into(), json!(t.token_count_mismatches));
+    m
+}
+
+fn load_json(l: &LoadInfo) -> Value {
+    let mut m = Map::new();
+    m.insert("run_records".into(), json!(l.records));
+    let opt = |v: Option<f64>| v.map_or(Value::Null, f);
+    m.insert("target_rate".into(), opt(l.target_rate));
+    m.insert("achieved_rate".into(), opt(l.achieved_rate));
+    m.insert("send_lateness_p50_ms".into(), opt(l.lateness_p50_ms));
+    m.insert("send_lateness_p99_ms".into(), opt(l.lateness_p99_ms));
+    m.insert("send_lateness_max_ms".into(), opt(l.lateness_max_ms));
+    m.insert("problems".into(), json!(l.problems));
+    Value::Object(m)
+}
+
+fn server_json(s: &ServerMetric) -> Value {
+    let mut m = Map::new();
+    m.insert("metric".into(), json!(s.metric));
+    m.insert("labels".into(), json!(s.labels));
+    match &s.value {
+        SValue::Counter { delta, rate_per_s } => {
+            m.insert("type".into(), json!("counter"));
+            m.insert("delta".into(), f(*delta));
+            m.insert("rate_per_s".into(), f(*rate_per_s));
+        }
+        SValue::Gauge { mean, max, samples } => {
+            m.insert("type".into(), json!("gauge"));
+            m.insert("mean".into(), f(*mean));
+            m.insert("max".into(), f(*max));
+            m.insert("samples".into(), json!(samples));
+        }
+        SValue::Histogram { count, sum, mean, p50, p99 } => {
+            m.insert("type".into(), json!("histogram"));
+            m.insert("count".into(), f(*count));
+            m.insert("sum".into(), f(*sum));
+            m.insert("mean".into(), f(*mean));
+            m.insert("p50".into(), f(*p50));
+            m.insert("p99".into(), f(*p99));
+        }
+    }
+    Value::Object(m)
+}
+
+/// Flattens nested objects into `a.b` keys (scalars only; arrays are skipped), for tables.
+pub fn flatten(m: &Map<String, Value>) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&key, v, out);
+                }
+            }
+            Value::Array(_) => {}
+            other => out.push((prefix.to_string(), other.clone())),
+        }
+    }
+    for (k, v) in m {
+        walk(k, v, &mut out);
+    }
+    out
+}

@@ -1,0 +1,187 @@
+//! The lean view of a result record that the report needs, and the per-request formulas.
+//!
+//! Big runs are millions of lines, so results are deserialized into this borrowed struct (no
+//! copy of strings that need no unescaping, unknown fields such as `text` skipped unparsed)
+//! instead of the full `ResultRecord`. Formulas: docs/metrics.md.
+
+use crate::slo::{RequestLatency, Slo};
+use sb_records::Status;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+pub struct LeanUsage {
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub completion_tokens: u32,
+}
+
+/// The fields of `ResultRecord` (tools/records/src/record.rs) that the report reads.
+#[derive(Debug, Deserialize)]
+pub struct LeanResult<'a> {
+    pub status: Status,
+    #[serde(default)]
+    pub http_status: Option<u16>,
+    #[serde(default, borrow)]
+    pub error: Option<Cow<'a, str>>,
+    pub scheduled_ns: u64,
+    pub sent_ns: u64,
+    #[serde(default)]
+    pub first_chunk_ns: Option<u64>,
+    #[serde(default)]
+    pub end_ns: Option<u64>,
+    pub done_ns: u64,
+    #[serde(default)]
+    pub chunks_ns: Vec<u64>,
+    #[serde(default)]
+    pub usage: Option<LeanUsage>,
+    #[serde(default)]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default)]
+    pub output_tokens: Option<u32>,
+    #[serde(default)]
+    pub stage: Option<u32>,
+    #[serde(default, borrow)]
+    pub shard: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub warmup: bool,
+    #[serde(default, borrow)]
+    pub api: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tokenizer: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub dataset: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub task: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub session: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub turn: Option<u32>,
+    #[serde(default, borrow)]
+    pub prefix: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub run: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tags: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+}
+
+impl LeanResult<'_> {
+    /// vLLM's output_len: `usage.completion_tokens`, else the client-side count.
+    pub fn output_len(&self) -> Option<u32> {
+        self.usage.as_ref().map(|u| u.completion_tokens).or(self.output_tokens)
+    }
+    /// vLLM's prompt_len: `usage.prompt_tokens`, else the count from the request record.
+    pub fn input_len(&self) -> Option<u32> {
+        self.usage.as_ref().map(|u| u.prompt_tokens).or(self.prompt_tokens)
+    }
+
+    /// The value of a `--group-by` field, `-` when the record has none.
+    pub fn field(&self, name: &str) -> String {
+        fn s(v: &Option<Cow<'_, str>>) -> String {
+            v.as_deref().unwrap_or("-").to_string()
+        }
+        fn n(v: Option<u32>) -> String {
+            v.map_or("-".to_string(), |x| x.to_string())
+        }
+        if let Some(key) = name.strip_prefix("tags.") {
+            return self.tags.get(key).map_or("-".to_string(), |v| v.to_string());
+        }
+        match name {
+            "run" => s(&self.run),
+            "shard" => s(&self.shard),
+            "stage" => n(self.stage),
+            "turn" => n(self.turn),
+            "dataset" => s(&self.dataset),
+            "task" => s(&self.task),
+            "prefix" => s(&self.prefix),
+            "session" => s(&self.session),
+            "api" => self.api.as_deref().unwrap_or("completions").to_string(),
+            "finish_reason" => s(&self.finish_reason),
+            "tokenizer" => s(&self.tokenizer),
+            "status" => self.status.as_str().to_string(),
+            _ => "-".to_string(),
+        }
+    }
+}
+
+/// Fields `--group-by` accepts (besides `tags.KEY`).
+pub const GROUP_FIELDS: &[&str] = &[
+    "run",
+    "shard",
+    "stage",
+    "turn",
+    "dataset",
+    "task",
+    "prefix",
+    "session",
+    "api",
+    "finish_reason",
+    "tokenizer",
+    "status",
+];
+
+/// One request's latencies by the definitions of docs/metrics.md (all ns).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Observation {
+    pub ok: bool,
+    /// E2EL: last chunk (`end_ns`) - `sent_ns`.
+    pub latency: RequestLatency,
+    /// `sent_ns - scheduled_ns`: time the request waited inside the client.
+    pub queue_ns: u64,
+    /// `end_ns - scheduled_ns`: latency from the intended send time.
+    pub e2el_sched_ns: u64,
+    pub end_ns: u64,
+    pub input_len: Option<u32>,
+    pub output_len: Option<u32>,
+    pub good: bool,
+}
+
+impl Observation {
+    pub fn of(r: &LeanResult<'_>, slo: &Slo) -> Observation {
+        let ok = r.status == Status::Ok;
+        let sent = r.sent_ns;
+        // The last chunk's time; without chunks (a non-streamed answer) the response's end.
+        let end_ns = r.end_ns.or_else(|| r.chunks_ns.last().map(|c| sent + c)).unwrap_or(r.done_ns);
+        let ttft_ns = r.first_chunk_ns.map(|f| f.saturating_sub(sent)).or_else(|| r.chunks_ns.first().copied());
+        let e2el_ns = end_ns.saturating_sub(sent);
+        let output_len = r.output_len();
+        let tpot_ns = match (ttft_ns, output_len) {
+            // vLLM: (latency - ttft) / (output_len - 1), only when output_len > 1.
+            (Some(t), Some(n)) if n > 1 => Some(((e2el_ns.saturating_sub(t)) as f64 / (n - 1) as f64).round() as u64),
+            _ => None,
+        };
+        let ntpot_ns = match output_len {
+            Some(n) if n > 0 => Some((e2el_ns as f64 / n as f64).round() as u64),
+            _ => None,
+        };
+        let itl_mean_ns = if r.chunks_ns.len() > 1 {
+            let span = r.chunks_ns[r.chunks_ns.len() - 1].saturating_sub(r.chunks_ns[0]);
+            Some((span as f64 / (r.chunks_ns.len() - 1) as f64).round() as u64)
+        } else {
+            None
+        };
+        let latency = RequestLatency { ttft_ns, tpot_ns, itl_mean_ns, e2el_ns, ntpot_ns };
+        Observation {
+            ok,
+            latency,
+            queue_ns: sent.saturating_sub(r.scheduled_ns),
+            e2el_sched_ns: end_ns.saturating_sub(r.scheduled_ns),
+            end_ns,
+            input_len: r.input_len(),
+            output_len,
+            good: ok && !slo.is_empty() && slo.good(&latency),
+        }
+    }
+}
+
+/// The failure class of a result: its status, with the HTTP status when there is one.
+pub fn failure_class(r: &LeanResult<'_>) -> String {
+    match r.http_status {
+        Some(code) if r.status == Status::HttpError => format!("http_error {code}"),
+        _ => r.status.as_str().to_string(),
+    }
+}

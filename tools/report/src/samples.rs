@@ -1,0 +1,233 @@
+//! Server metric samples over the run window: counter deltas and rates, gauge mean and max,
+//! histogram deltas with a quantile estimate. Formulas: docs/metrics.md, "Server metrics".
+//!
+//! A counter's delta counts from the last sample at or before the window start (so a scrape
+//! just before the run is the baseline) to the last sample at or before its end, and survives
+//! resets the way Prometheus `increase()` does: a drop means the counter restarted from zero.
+
+use sb_records::Sample;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Counter { delta: f64, rate_per_s: f64 },
+    Gauge { mean: f64, max: f64, samples: u64 },
+    Histogram { count: f64, sum: f64, mean: f64, p50: f64, p99: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerMetric {
+    pub metric: String,
+    /// `{k="v",...}` without `le`, empty when there are no labels.
+    pub labels: String,
+    pub value: Value,
+}
+
+type Series = Vec<(u64, f64)>;
+
+#[derive(Default)]
+struct Hist {
+    buckets: BTreeMap<String, Series>,
+    sum: Series,
+    count: Series,
+}
+
+fn label_text(labels: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = labels.iter().filter(|(k, _)| *k != "le").map(|(k, v)| format!("{k}={v:?}")).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+/// Summarises `samples` over `[start_ns, end_ns]`.
+pub fn summarise(samples: &[Sample], start_ns: u64, end_ns: u64) -> Vec<ServerMetric> {
+    let window_s = end_ns.saturating_sub(start_ns) as f64 / 1e9;
+    let mut counters: BTreeMap<(String, String), Series> = BTreeMap::new();
+    let mut gauges: BTreeMap<(String, String), Series> = BTreeMap::new();
+    let mut hists: BTreeMap<(String, String), Hist> = BTreeMap::new();
+    for s in samples {
+        let ty = s.metric_type.as_deref().unwrap_or("");
+        let labels = label_text(&s.labels);
+        let point = (s.ts_ns, s.value);
+        let hist_part = |suffix: &str| -> Option<String> { s.metric.strip_suffix(suffix).map(str::to_string) };
+        if let (Some(base), Some(le)) = (hist_part("_bucket"), s.labels.get("le")) {
+            if ty.is_empty() || ty == "histogram" {
+                hists.entry((base, labels)).or_default().buckets.entry(le.clone()).or_default().push(point);
+                continue;
+            }
+        }
+        if ty == "histogram" {
+            if let Some(base) = hist_part("_sum") {
+                hists.entry((base, labels)).or_default().sum.push(point);
+                continue;
+            }
+            if let Some(base) = hist_part("_count") {
+                hists.entry((base, labels)).or_default().count.push(point);
+                continue;
+            }
+        }
+        let is_counter = ty == "counter" || (ty.is_empty() && s.metric.ends_with("_total"));
+        let map = if is_counter { &mut counters } else { &mut gauges };
+        map.entry((s.metric.clone(), labels)).or_default().push(point);
+    }
+
+    let mut out = Vec::new();
+    for ((metric, labels), mut series) in counters {
+        series.sort_by_key(|p| p.0);
+        let delta = counter_delta(&series, start_ns, end_ns);
+        let rate_per_s = if window_s > 0.0 { delta / window_s } else { 0.0 };
+        out.push(ServerMetric { metric, labels, value: Value::Counter { delta, rate_per_s } });
+    }
+    for ((metric, labels), series) in gauges {
+        let inside: Vec<f64> =
+            series.iter().filter(|(t, v)| *t >= start_ns && *t <= end_ns && v.is_finite()).map(|p| p.1).collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let mean = inside.iter().sum::<f64>() / inside.len() as f64;
+        let max = inside.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        out.push(ServerMetric { metric, labels, value: Value::Gauge { mean, max, samples: inside.len() as u64 } });
+    }
+    for ((metric, labels), mut h) in hists {
+        let mut deltas: Vec<(f64, f64)> = Vec::new();
+        for (le, series) in h.buckets.iter_mut() {
+            series.sort_by_key(|p| p.0);
+            let bound = parse_le(le);
+            deltas.push((bound, counter_delta(series, start_ns, end_ns)));
+        }
+        deltas.sort_by(|a, b| a.0.total_cmp(&b.0));
+        h.sum.sort_by_key(|p| p.0);
+        h.count.sort_by_key(|p| p.0);
+        let count = if h.count.is_empty() {
+            deltas.last().map_or(0.0, |d| d.1)
+        } else {
+            counter_delta(&h.count, start_ns, end_ns)
+        };
+        let sum = counter_delta(&h.sum, start_ns, end_ns);
+        let mean = if count > 0.0 && !h.sum.is_empty() { sum / count } else { f64::NAN };
+        let value = Value::Histogram {
+            count,
+            sum,
+            mean,
+            p50: histogram_quantile(0.5, &deltas),
+            p99: histogram_quantile(0.99, &deltas),
+        };
+        out.push(ServerMetric { metric, labels, value });
+    }
+    out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+    out
+}
+
+fn parse_le(le: &str) -> f64 {
+    match le {
+        "+Inf" | "Inf" | "inf" => f64::INFINITY,
+        other => other.parse().unwrap_or(f64::INFINITY),
+    }
+}
+
+/// Increase of a counter over the window, Prometheus-style reset handling.
+pub fn counter_delta(series: &[(u64, f64)], start_ns: u64, end_ns: u64) -> f64 {
+    let from = series.iter().rposition(|p| p.0 <= start_ns).unwrap_or(0);
+    let Some(to) = series.iter().rposition(|p| p.0 <= end_ns) else { return 0.0 };
+    if to <= from {
+        return 0.0;
+    }
+    let mut delta = 0.0;
+    for w in series[from..=to].windows(2) {
+        let (a, b) = (w[0].1, w[1].1);
+        delta += if b >= a { b - a } else { b };
+    }
+    delta
+}
+
+/// Prometheus `histogram_quantile`: linear interpolation inside the bucket holding the rank,
+/// from cumulative bucket counts sorted by upper bound. NaN without observations.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
+    let Some(&(_, total)) = buckets.last() else { return f64::NAN };
+    if total <= 0.0 {
+        return f64::NAN;
+    }
+    let rank = q * total;
+    let mut prev_bound = 0.0;
+    let mut prev_count = 0.0;
+    for &(bound, count) in buckets {
+        if count >= rank {
+            if bound.is_infinite() {
+                // The rank falls in the +Inf bucket: the best estimate is the highest finite bound.
+                return prev_bound;
+            }
+            if count == prev_count {
+                return bound;
+            }
+            return prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count);
+        }
+        prev_bound = bound;
+        prev_count = count;
+    }
+    prev_bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sb_records::SampleSource;
+
+    fn s(metric: &str, labels: &[(&str, &str)], ts_ns: u64, value: f64, ty: &str) -> Sample {
+        Sample {
+            metric: metric.into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ts_ns,
+            value,
+            source: SampleSource::Endpoint,
+            metric_type: Some(ty.into()),
+            window: None,
+            target: None,
+        }
+    }
+
+    #[test]
+    fn counter_delta_with_baseline_and_reset() {
+        // Baseline 10 before the window, 15 at 2 s, reset to 3 at 4 s, 7 at 6 s, 100 after the window.
+        let series =
+            [(0, 10.0), (2_000_000_000, 15.0), (4_000_000_000, 3.0), (6_000_000_000, 7.0), (9_000_000_000, 100.0)];
+        assert_eq!(counter_delta(&series, 1_000_000_000, 8_000_000_000), 5.0 + 3.0 + 4.0);
+    }
+
+    #[test]
+    fn quantile_like_prometheus() {
+        // 10 observations: 2 <= 0.1, 8 <= 0.5, 10 <= 1.
+        let b = [(0.1, 2.0), (0.5, 8.0), (1.0, 10.0), (f64::INFINITY, 10.0)];
+        assert!((histogram_quantile(0.5, &b) - (0.1 + 0.4 * 3.0 / 6.0)).abs() < 1e-12);
+        assert!((histogram_quantile(0.99, &b) - (0.5 + 0.5 * 1.9 / 2.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn summarises_each_type() {
+        let g = "gauge";
+        let samples = vec![
+            s("vllm:prompt_tokens_total", &[("engine", "0")], 1_000_000_000, 100.0, "counter"),
+            s("vllm:prompt_tokens_total", &[("engine", "0")], 3_000_000_000, 400.0, "counter"),
+            s("vllm:num_requests_running", &[], 1_000_000_000, 2.0, g),
+            s("vllm:num_requests_running", &[], 2_000_000_000, 6.0, g),
+            s("vllm:e2e_request_latency_seconds_bucket", &[("le", "1.0")], 1_000_000_000, 0.0, "histogram"),
+            s("vllm:e2e_request_latency_seconds_bucket", &[("le", "+Inf")], 1_000_000_000, 0.0, "histogram"),
+            s("vllm:e2e_request_latency_seconds_bucket", &[("le", "1.0")], 3_000_000_000, 4.0, "histogram"),
+            s("vllm:e2e_request_latency_seconds_bucket", &[("le", "+Inf")], 3_000_000_000, 4.0, "histogram"),
+            s("vllm:e2e_request_latency_seconds_sum", &[], 1_000_000_000, 0.0, "histogram"),
+            s("vllm:e2e_request_latency_seconds_sum", &[], 3_000_000_000, 2.0, "histogram"),
+            s("vllm:e2e_request_latency_seconds_count", &[], 3_000_000_000, 4.0, "histogram"),
+            s("vllm:e2e_request_latency_seconds_count", &[], 1_000_000_000, 0.0, "histogram"),
+        ];
+        let out = summarise(&samples, 1_000_000_000, 3_000_000_000);
+        assert_eq!(out.len(), 3);
+        let h = out.iter().find(|m| m.metric == "vllm:e2e_request_latency_seconds").unwrap();
+        assert_eq!(h.value, Value::Histogram { count: 4.0, sum: 2.0, mean: 0.5, p50: 0.5, p99: 0.99 });
+        let c = out.iter().find(|m| m.metric == "vllm:prompt_tokens_total").unwrap();
+        assert_eq!(c.labels, "{engine=\"0\"}");
+        assert_eq!(c.value, Value::Counter { delta: 300.0, rate_per_s: 150.0 });
+        let g = out.iter().find(|m| m.metric == "vllm:num_requests_running").unwrap();
+        assert_eq!(g.value, Value::Gauge { mean: 4.0, max: 6.0, samples: 2 });
+    }
+}
