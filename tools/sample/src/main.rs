@@ -1,19 +1,304 @@
-//! sb-sample: datasets -> request records. Not implemented yet; see the issue tracker.
+//! sb-sample: datasets -> request records (NDJSON on stdout).
 
-use clap::Parser;
+use anyhow::{anyhow, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sb_records::Api;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// servebench: datasets -> request records (not yet implemented).
+mod chat_template;
+mod datasets;
+mod formats;
+mod hub;
+mod inspect;
+mod lengths;
+mod list;
+mod run;
+mod sample;
+mod tokenizer;
+
+use lengths::LenDist;
+
+const EXAMPLES: &str = "\
+Examples:
+  # 1,000 MMLU 5-shot questions, counted with Qwen3's tokenizer, sent to a server by sb-load
+  sb-sample mmlu -n 1000 --seed 42 --tokenizer Qwen/Qwen3-0.6B | sb-load --url http://127.0.0.1:8000 ...
+
+  # vLLM's random dataset: 512 +- 10% input tokens, 128 output tokens (ignore_eos), no Hub needed
+  sb-sample random -n 500 --input-len uniform:461:563 --output-len 128 --tokenizer ./tokenizer.json
+
+  # Shared-prefix groups (inference-perf): 10 groups x 20 prompts, 2,000-token prefix, 100-token questions
+  sb-sample shared-prefix --groups 10 --prompts-per-group 20 --prefix-len 2000 --input-len 100 --tokenizer gpt2
+
+  # vLLM's sonnet with the seed study's lengths, for the chat endpoint
+  sb-sample sonnet --input-len 512 --prefix-len 128 --output-len 2 --api chat --tokenizer Qwen/Qwen3-0.6B
+
+  # Multi-turn chat from a local ShareGPT file, vLLM's length filter, from the Hub cache only
+  sb-sample openchat --source sharegpt_gpt4.json --api chat --vllm-filter --tokenizer Qwen/Qwen3-0.6B
+
+  sb-sample list                      # every dataset and task
+  sb-sample inspect loogle --offline --tokenizer gpt2   # a few rows and the length distribution
+
+Files come from the Hugging Face Hub (HF_TOKEN for gated datasets; cache in HF_HUB_CACHE or
+~/.cache/huggingface/hub), from the cache alone with --offline (or HF_HUB_OFFLINE=1), or from a
+local file or directory with --source (a directory is read like a copy of the Hub repo).
+
+Exit status: 0 ok, 1 fewer requests than -n asked for (the ones made are written), 2 usage or input error.";
+
+/// servebench: turn benchmark datasets into request records (one JSON object per line on stdout).
+///
+/// Every record carries the prompt (or chat messages), `prompt_tokens` counted with a real
+/// tokenizer, `max_tokens`, the dataset/task/source row, and where the task needs them the
+/// reference answer, a shared-prefix group, a multi-turn session and turn, or sampling params.
 #[derive(Parser)]
-#[command(name = "sb-sample", version)]
-struct Args {
-    /// Arguments (ignored until the tool is implemented).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+#[command(name = "sb-sample", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    sample: SampleArgs,
+}
+
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum Command {
+    /// Describe every dataset and task, with their Hub repos and flags.
+    List,
+    /// Show a few rows as requests and the token length distribution of a sample.
+    Inspect {
+        #[command(flatten)]
+        sample: SampleArgs,
+        /// Requests to print in full.
+        #[arg(long, default_value_t = 3)]
+        rows: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ApiArg {
+    Completions,
+    Chat,
+}
+
+#[derive(Args, Clone)]
+struct SampleArgs {
+    /// Dataset name (see `sb-sample list`): random, shared-prefix, sonnet, sharegpt, mmlu, humaneval,
+    /// alpaca, natural-questions, loogle, longbench, qmsum, openchat.
+    #[arg(required = true)]
+    dataset: Option<String>,
+
+    /// Task of the dataset (default: its first task in `sb-sample list`).
+    #[arg(long)]
+    task: Option<String>,
+
+    /// Units to sample: requests, or conversations for multi-turn tasks. Default: every row
+    /// once (synthetic datasets: 1000).
+    #[arg(short = 'n', long = "num-requests", value_name = "N")]
+    n: Option<usize>,
+
+    /// Seed of the sampling order and of synthetic prompts: the same seed gives the same records.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// Draw with replacement (rows may repeat; -n may exceed the dataset).
+    #[arg(long)]
+    replace: bool,
+
+    /// Keep the dataset's order instead of shuffling (without replacement only).
+    #[arg(long)]
+    no_shuffle: bool,
+
+    /// Endpoint the requests are for (default: chat for multi-turn tasks, else completions).
+    #[arg(long, value_enum)]
+    api: Option<ApiArg>,
+
+    /// Tokenizer: a tokenizer.json (or .json.gz), a directory holding one with its
+    /// tokenizer_config.json (for the chat template), or a Hub model id.
+    #[arg(long, env = "SB_TOKENIZER")]
+    tokenizer: Option<String>,
+
+    /// Read the dataset from this local file or directory instead of the Hub.
+    #[arg(long, value_name = "PATH")]
+    source: Option<PathBuf>,
+
+    /// Use only the Hub cache; never touch the network.
+    #[arg(long, env = "HF_HUB_OFFLINE", value_parser = parse_env_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    offline: bool,
+
+    /// Hub cache directory (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Dataset revision on the Hub: a branch, tag, or commit (e.g. refs/convert/parquet).
+    #[arg(long)]
+    revision: Option<String>,
+
+    /// Subset: MMLU subject, LooGLE config, LongBench task.
+    #[arg(long)]
+    config: Option<String>,
+
+    /// Split (default: the one the study uses, usually test).
+    #[arg(long)]
+    split: Option<String>,
+
+    /// MMLU few-shot examples from the dev split (0 or 5 in the study).
+    #[arg(long)]
+    shots: Option<u32>,
+
+    /// Prompt template variant (per dataset; see `sb-sample list`).
+    #[arg(long)]
+    template: Option<String>,
+
+    /// Input length in tokens: N, uniform:MIN:MAX, normal:MEAN:STD[:MIN:MAX] (synthetic; sonnet: N).
+    #[arg(long, value_name = "DIST", value_parser = parse_len)]
+    input_len: Option<LenDist>,
+
+    /// Output length in tokens, same forms (synthetic; sonnet: N).
+    #[arg(long, value_name = "DIST", value_parser = parse_len)]
+    output_len: Option<LenDist>,
+
+    /// Shared prefix length in tokens (shared-prefix, sonnet).
+    #[arg(long, value_name = "TOKENS")]
+    prefix_len: Option<u32>,
+
+    /// Shared-prefix groups.
+    #[arg(long)]
+    groups: Option<u32>,
+
+    /// Prompts per shared-prefix group.
+    #[arg(long)]
+    prompts_per_group: Option<u32>,
+
+    /// Beam width for the beam-search task (`n` and `best_of`).
+    #[arg(long)]
+    beam_width: Option<u32>,
+
+    /// Keep at most this many turns of each conversation (multi-turn tasks).
+    #[arg(long)]
+    max_turns: Option<u32>,
+
+    /// Fixed max_tokens for every request (default: the dataset's own, else the reference length).
+    #[arg(long, value_name = "TOKENS")]
+    max_tokens: Option<u32>,
+
+    /// Drop requests whose prompt is shorter than this.
+    #[arg(long, value_name = "TOKENS")]
+    min_input_tokens: Option<u32>,
+    /// Drop requests whose prompt is longer than this.
+    #[arg(long, value_name = "TOKENS")]
+    max_input_tokens: Option<u32>,
+    /// Drop requests whose output length is below this.
+    #[arg(long, value_name = "TOKENS")]
+    min_output_tokens: Option<u32>,
+    /// Drop requests whose output length is above this.
+    #[arg(long, value_name = "TOKENS")]
+    max_output_tokens: Option<u32>,
+    /// Drop requests whose prompt plus output is above this.
+    #[arg(long, value_name = "TOKENS")]
+    max_total_tokens: Option<u32>,
+    /// vLLM's filter (is_valid_sequence): prompt and output >= 4, prompt <= 1024, total <= 2048.
+    #[arg(long)]
+    vllm_filter: bool,
+
+    /// Middle-truncate prompt text to this many tokens (LongBench/LooGLE: first and last halves).
+    #[arg(long, value_name = "TOKENS")]
+    truncate: Option<u32>,
+
+    /// Extra request parameter, passed through verbatim (repeatable): temperature=0, ignore_eos=true.
+    #[arg(long = "param", value_name = "KEY=JSON")]
+    params: Vec<String>,
+
+    /// Prefix of request ids (default: "<dataset>-").
+    #[arg(long)]
+    id_prefix: Option<String>,
+}
+
+fn parse_len(s: &str) -> Result<LenDist, String> {
+    s.parse::<LenDist>().map_err(|e| e.to_string())
+}
+
+fn parse_env_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (1/0, true/false)")),
+    }
+}
+
+impl SampleArgs {
+    fn into_request(self) -> Result<run::RunArgs> {
+        let mut params = serde_json::Map::new();
+        for p in &self.params {
+            let (k, v) = p.split_once('=').ok_or_else(|| anyhow!("--param {p:?}: expected KEY=VALUE"))?;
+            // A JSON value when it parses as one (0.7, true, [1,2]), else the text.
+            let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+            params.insert(k.trim().to_string(), value);
+        }
+        let mut filters = if self.vllm_filter { sample::Filters::vllm() } else { sample::Filters::default() };
+        filters.min_input_tokens = self.min_input_tokens.or(filters.min_input_tokens);
+        filters.max_input_tokens = self.max_input_tokens.or(filters.max_input_tokens);
+        filters.min_output_tokens = self.min_output_tokens.or(filters.min_output_tokens);
+        filters.max_output_tokens = self.max_output_tokens.or(filters.max_output_tokens);
+        filters.max_total_tokens = self.max_total_tokens.or(filters.max_total_tokens);
+        Ok(run::RunArgs {
+            dataset: self.dataset.unwrap_or_default(),
+            task: self.task,
+            api: self.api.map(|a| match a {
+                ApiArg::Completions => Api::Completions,
+                ApiArg::Chat => Api::Chat,
+            }),
+            tokenizer: self.tokenizer,
+            source: self.source,
+            hub: hub::HubOpts { offline: self.offline, cache_dir: self.cache_dir, revision: self.revision },
+            opts: datasets::DatasetOpts {
+                config: self.config,
+                split: self.split,
+                shots: self.shots,
+                template: self.template,
+                input_len: self.input_len,
+                output_len: self.output_len,
+                prefix_len: self.prefix_len,
+                groups: self.groups,
+                prompts_per_group: self.prompts_per_group,
+                beam_width: self.beam_width,
+                max_turns: self.max_turns,
+                n: self.n,
+                seed: self.seed,
+            },
+            n: self.n,
+            seed: self.seed,
+            replace: self.replace,
+            shuffle: !self.no_shuffle,
+            max_tokens: self.max_tokens,
+            filters,
+            truncate_tokens: self.truncate,
+            params,
+            id_prefix: self.id_prefix,
+        })
+    }
 }
 
 fn main() -> ExitCode {
-    let _args = Args::parse();
-    eprintln!("sb-sample: not yet implemented");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::List) => list::print().map(|_| ExitCode::SUCCESS),
+        Some(Command::Inspect { sample, rows }) => {
+            sample.into_request().and_then(|args| inspect::run(args, rows)).map(|_| ExitCode::SUCCESS)
+        }
+        None => cli.sample.into_request().and_then(run::run).map(|o| o.exit_code()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if sb_records::ndjson::is_broken_pipe(io) {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            let msg = format!("{err:#}");
+            eprintln!("sb-sample: {}", msg.trim_end_matches(": "));
+            ExitCode::from(2)
+        }
+    }
 }

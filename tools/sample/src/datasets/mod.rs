@@ -1,0 +1,132 @@
+//! The dataset registry. Each dataset is one file: where its files live on the Hub, how its rows
+//! look, and how each task of the study turns a row into requests. Adding a dataset means adding
+//! a file and a line in [`ALL`].
+
+use crate::hub::Files;
+use crate::lengths::LenDist;
+use crate::tokenizer::TokenCounter;
+use anyhow::Result;
+use sb_records::Api;
+use serde_json::{Map, Value};
+
+pub mod mmlu;
+pub mod random;
+pub mod shared_prefix;
+pub mod sharegpt;
+pub mod sonnet;
+
+/// One request before tokenization: the text a user message (chat) or prompt (completions)
+/// carries, and what the dataset knows about it.
+#[derive(Debug, Clone, Default)]
+pub struct Item {
+    pub text: String,
+    /// A system message for chat requests (LooGLE's scripts send the whole prompt as one).
+    pub system: Option<String>,
+    pub expected: Option<String>,
+    /// The output length the dataset's own scripts ask for (LooGLE `task2maxlen`, MMLU's 1).
+    pub max_tokens: Option<u32>,
+    pub prefix: Option<String>,
+    pub params: Map<String, Value>,
+    /// `file:line`, `file#row`, or the dataset's own id.
+    pub source: String,
+    /// vLLM sonnet: the completions prompt is the chat-templated text.
+    pub template_for_completions: bool,
+}
+
+/// What sampling draws: one request, or a whole multi-turn conversation (`items` are its turns).
+#[derive(Debug, Clone, Default)]
+pub struct Unit {
+    pub items: Vec<Item>,
+    pub multi_turn: bool,
+}
+
+impl Unit {
+    pub fn one(item: Item) -> Unit {
+        Unit { items: vec![item], multi_turn: false }
+    }
+}
+
+/// A task: how a dataset's rows become requests.
+pub struct Task {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// The API this task is sent to unless `--api` says otherwise.
+    pub chat: bool,
+}
+
+/// Options that shape a dataset's requests (flags of `sb-sample`).
+#[derive(Debug, Clone, Default)]
+pub struct DatasetOpts {
+    /// Subset: MMLU subject, LooGLE config, LongBench task.
+    pub config: Option<String>,
+    pub split: Option<String>,
+    /// MMLU few-shot examples (0 or 5 in the study).
+    pub shots: Option<u32>,
+    /// Prompt template variant, per dataset (`raw`, `lm-eval`, `alpaca`, `qa` ...).
+    pub template: Option<String>,
+    pub input_len: Option<LenDist>,
+    pub output_len: Option<LenDist>,
+    pub prefix_len: Option<u32>,
+    pub groups: Option<u32>,
+    pub prompts_per_group: Option<u32>,
+    #[allow(dead_code)] // Natural Questions, next commit
+    pub beam_width: Option<u32>,
+    pub max_turns: Option<u32>,
+    /// Number of units synthetic datasets generate.
+    pub n: Option<usize>,
+    pub seed: u64,
+}
+
+/// What a dataset's loader gets.
+pub struct LoadCtx<'a> {
+    pub files: &'a Files,
+    pub opts: &'a DatasetOpts,
+    pub tok: &'a TokenCounter,
+    pub task: &'a str,
+    /// The endpoint the requests go to (some prompts are shaped differently for chat).
+    pub api: Api,
+}
+
+pub trait Dataset: Sync {
+    /// The name on the command line.
+    fn name(&self) -> &'static str;
+    /// The Hub repo its files come from by default (`None`: synthetic or local only).
+    fn hub_repo(&self) -> Option<&'static str>;
+    fn about(&self) -> &'static str;
+    /// The first task is the default.
+    fn tasks(&self) -> &'static [Task];
+    /// Flags this dataset reads, for `list`.
+    fn flags(&self) -> &'static str;
+    /// Every candidate unit, in dataset order, untokenized (synthetic datasets may tokenize).
+    fn load(&self, ctx: &LoadCtx) -> Result<Vec<Unit>>;
+}
+
+pub static ALL: &[&dyn Dataset] =
+    &[&random::Random, &shared_prefix::SharedPrefix, &sonnet::Sonnet, &sharegpt::ShareGpt, &mmlu::Mmlu];
+
+/// Finds a dataset by name or alias.
+pub fn find(name: &str) -> Option<&'static dyn Dataset> {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    let canonical = match name.as_str() {
+        "nq" => "natural-questions",
+        "openchat-sharegpt4" => "openchat",
+        "synthetic" => "random",
+        other => other,
+    };
+    ALL.iter().copied().find(|d| d.name() == canonical)
+}
+
+/// The `source` text of a row: `repo@rev:path#row` for Hub files, the path otherwise.
+pub fn shorten_loc(loc: &str) -> String {
+    // Hub cache paths are long (`.../snapshots/<sha>/all/test-...`); keep the repo-relative part.
+    match loc.find("/snapshots/") {
+        Some(i) => {
+            let rest = &loc[i + "/snapshots/".len()..];
+            match rest.find('/') {
+                Some(j) => rest[j + 1..].to_string(),
+                None => rest.to_string(),
+            }
+        }
+        None => loc.to_string(),
+    }
+}

@@ -1,0 +1,127 @@
+//! One `sb-sample <dataset>` run: resolve the dataset, task, tokenizer and files, load the
+//! candidate units, sample them and write request records to stdout.
+
+use crate::datasets::{self, Dataset, DatasetOpts, LoadCtx, Task, Unit};
+use crate::hub::{Files, HubOpts};
+use crate::sample::{self, Filters, Outcome, SampleOpts};
+use crate::tokenizer::TokenCounter;
+use anyhow::{anyhow, bail, Context, Result};
+use sb_records::{Api, RecordWriter};
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Everything the command line says, parsed.
+pub struct RunArgs {
+    pub dataset: String,
+    pub task: Option<String>,
+    pub api: Option<Api>,
+    pub tokenizer: Option<String>,
+    pub source: Option<PathBuf>,
+    pub hub: HubOpts,
+    pub opts: DatasetOpts,
+    pub n: Option<usize>,
+    pub seed: u64,
+    pub replace: bool,
+    pub shuffle: bool,
+    pub max_tokens: Option<u32>,
+    pub filters: Filters,
+    pub truncate_tokens: Option<u32>,
+    pub params: Map<String, Value>,
+    pub id_prefix: Option<String>,
+}
+
+/// A dataset resolved, its units loaded: ready to sample.
+pub struct Prepared {
+    pub dataset: &'static dyn Dataset,
+    pub tok: TokenCounter,
+    pub units: Vec<Unit>,
+    pub sample: SampleOpts,
+}
+
+pub fn prepare(args: RunArgs) -> Result<Prepared> {
+    let dataset = datasets::find(&args.dataset).ok_or_else(|| {
+        let names: Vec<&str> = datasets::ALL.iter().map(|d| d.name()).collect();
+        anyhow!("unknown dataset {:?} (known: {}; see `sb-sample list`)", args.dataset, names.join(", "))
+    })?;
+    let task: &Task = match &args.task {
+        None => &dataset.tasks()[0],
+        Some(t) => dataset.tasks().iter().find(|x| x.name == t.as_str()).ok_or_else(|| {
+            let names: Vec<&str> = dataset.tasks().iter().map(|x| x.name).collect();
+            anyhow!("dataset {} has no task {t:?} (tasks: {})", dataset.name(), names.join(", "))
+        })?,
+    };
+    let spec = args.tokenizer.as_deref().ok_or_else(|| {
+        anyhow!("--tokenizer is required (a tokenizer.json, a directory, or a Hub model id; or set SB_TOKENIZER)")
+    })?;
+    let tok = TokenCounter::load(spec, &args.hub).with_context(|| format!("--tokenizer {spec}"))?;
+    let files = Files::new(args.source.as_deref(), dataset.hub_repo(), &args.hub)?;
+    let api = args.api.unwrap_or(if task.chat { Api::Chat } else { Api::Completions });
+    let started = Instant::now();
+    let units = dataset
+        .load(&LoadCtx { files: &files, opts: &args.opts, tok: &tok, task: task.name, api })
+        .with_context(|| format!("{} ({})", dataset.name(), files.describe()))?;
+    if started.elapsed().as_secs() >= 2 {
+        eprintln!(
+            "sb-sample: loaded {} {} rows in {:.1} s",
+            units.len(),
+            dataset.name(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let sample = SampleOpts {
+        dataset: dataset.name().to_string(),
+        task: task.name.to_string(),
+        api,
+        n: args.n,
+        seed: args.seed,
+        replace: args.replace,
+        shuffle: args.shuffle,
+        max_tokens: args.max_tokens,
+        filters: args.filters,
+        truncate_tokens: args.truncate_tokens,
+        id_prefix: args.id_prefix.unwrap_or_else(|| format!("{}-", dataset.name())),
+        params: args.params,
+    };
+    if args.replace && !args.shuffle {
+        bail!("--no-shuffle keeps the dataset order, which --replace has none of; use one or the other");
+    }
+    Ok(Prepared { dataset, tok, units, sample })
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> ExitCode {
+        if self.short.is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<Outcome> {
+    let p = prepare(args)?;
+    let started = Instant::now();
+    let stdout = std::io::stdout();
+    let mut writer = RecordWriter::new(stdout.lock());
+    let outcome = sample::run(&p.units, &p.tok, &p.sample, |req| Ok(writer.write(req)?))?;
+    writer.flush()?;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "sb-sample: {} requests ({} {}) from {} [{}], {} filtered, {:.2} s",
+        outcome.requests,
+        outcome.units,
+        if p.units.first().is_some_and(|u| u.multi_turn) { "conversations" } else { "units" },
+        p.dataset.name(),
+        p.sample.task,
+        outcome.filtered,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(short) = &outcome.short {
+        let _ = writeln!(err, "sb-sample: {short}");
+    }
+    Ok(outcome)
+}
