@@ -1,19 +1,131 @@
-//! sb-deploy: model + engine parameters -> Kubernetes manifests, sweep plans. Not implemented yet; see the issue tracker.
+//! sb-deploy: model + engine parameters -> Kubernetes manifests for `kubectl apply -f -`, sweep
+//! plans as NDJSON, and the fit arithmetic. See `docs/deploy.md`.
 
-use clap::Parser;
+mod fit;
+mod flags;
+mod gpus;
+mod loadgen;
+mod manifests;
+mod models;
+mod monitors;
+mod names;
+mod options;
+mod output;
+mod plan;
+mod sweep;
+mod values;
+mod version;
+
+use clap::{Parser, Subcommand};
+use options::DeployOptions;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// servebench: model + engine parameters -> Kubernetes manifests, sweep plans (not yet implemented).
+const EXAMPLES: &str = "\
+Examples:
+  # Qwen3-0.6B on one H100, with a PodMonitor; check, then apply
+  sb-deploy render -m Qwen/Qwen3-0.6B -n llm-servings --set max-model-len=8192 --monitor podmonitor \\
+    | kubectl apply -f -
+
+  # Does Llama-3.1-8B fit a 24 GB GPU at its full 131072 context? (exit 1 when it does not)
+  sb-deploy explain -m meta-llama/Llama-3.1-8B-Instruct --gpu 24gb --set gpu-memory-utilization=0.9
+
+  # A sweep: 2 x 3 points, one manifest set each, and the plan for pipelines/ and sb-report
+  sb-deploy render -m Qwen/Qwen3-8B --sweep max-num-seqs=128,256 --sweep block-size=16,32,64 > sweep.yaml
+  sb-deploy plan   -m Qwen/Qwen3-8B --sweep max-num-seqs=128,256 --sweep block-size=16,32,64 > plan.ndjson
+  sb-deploy render -m Qwen/Qwen3-8B --sweep max-num-seqs=128,256 --sweep block-size=16,32,64 --point p04
+
+  # The load generator: 4 pods, each `sb-load --shard i/4`, results on a PVC
+  sb-deploy render -m Qwen/Qwen3-0.6B --loadgen --shards 4 --rate poisson:12 \\
+    --requests pvc:workload/requests.ndjson --results pvc:workload/results --run-id run1
+
+Engine parameters are vLLM flags without the dashes (underscores work too). Switches take true
+or false (rendered --x / --no-x). Each is checked against the flag table of --vllm-version:
+unknown, removed and mistyped flags and bad values are errors (exit 2) that say what to use.
+
+Exit status: 0 ok; 1 a point does not fit (explain, or --require-fit); 2 usage or input error.";
+
+/// servebench: model + engine parameters -> Kubernetes manifests, sweep plans, fit checks.
 #[derive(Parser)]
-#[command(name = "sb-deploy", version)]
-struct Args {
-    /// Arguments (ignored until the tool is implemented).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+#[command(name = "sb-deploy", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Multi-document YAML for `kubectl apply -f -` (Deployment, Service, monitor, Job) on stdout.
+    Render(DeployOptions),
+    /// The sweep points as NDJSON `plan` records on stdout.
+    Plan(DeployOptions),
+    /// The fit arithmetic per point, for people (exit 1 when a point does not fit).
+    Explain(DeployOptions),
+    /// The model presets and GPU types the fit check knows.
+    Presets,
+}
+
+enum Outcome {
+    Ok,
+    DoesNotFit,
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let stdout = io::stdout();
+    let (opts, cmd) = match cli.command {
+        Command::Presets => {
+            output::write_presets(&mut stdout.lock())?;
+            return Ok(Outcome::Ok);
+        }
+        Command::Render(o) => (o, "render"),
+        Command::Plan(o) => (o, "plan"),
+        Command::Explain(o) => (o, "explain"),
+    };
+    let plan = plan::build(&opts)?;
+    let mut seen = std::collections::BTreeSet::new();
+    for note in &plan.notes {
+        if seen.insert(note) {
+            eprintln!("sb-deploy: {note}");
+        }
+    }
+    let fits = plan.all_fit();
+    match cmd {
+        "explain" => {
+            output::write_explain(&mut stdout.lock(), &plan)?;
+            return Ok(if fits { Outcome::Ok } else { Outcome::DoesNotFit });
+        }
+        _ if !fits && opts.require_fit => {
+            let bad: Vec<&str> = plan
+                .points
+                .iter()
+                .filter(|p| p.fit.as_ref().is_some_and(|f| !f.fits))
+                .map(|p| p.name.as_str())
+                .collect();
+            eprintln!("sb-deploy: --require-fit: {} does not fit; nothing written", bad.join(", "));
+            return Ok(Outcome::DoesNotFit);
+        }
+        "plan" => output::write_plan(stdout.lock(), &plan, &opts)?,
+        _ => {
+            // Build every document before writing any, so an error leaves stdout empty.
+            let docs = output::documents(&plan, &opts)?;
+            output::write_yaml(&mut stdout.lock(), &docs)?;
+        }
+    }
+    io::stdout().flush()?;
+    Ok(Outcome::Ok)
 }
 
 fn main() -> ExitCode {
-    let _args = Args::parse();
-    eprintln!("sb-deploy: not yet implemented");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::DoesNotFit) => ExitCode::from(1),
+        Err(err) => {
+            if err.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("sb-deploy: {err:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,138 @@
+//! Kubernetes rules that schemas do not check (the API server does): object names, label
+//! keys and values, quantities; plus the small parsers for durations and `key=value` lists.
+
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+/// `vllm-` + the model's last path part, lowercased, with runs of other characters as `-`.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// RFC 1035 label (Service names): lowercase alphanumerics and `-`, starts with a letter, ends
+/// alphanumeric, at most 63 characters.
+pub fn check_dns1035(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        bail!(
+            "{what} {name:?} is not a valid Kubernetes name: lowercase letters, digits and '-', starting with a letter, at most 63 characters ({} now)",
+            name.len()
+        );
+    }
+    Ok(())
+}
+
+/// A label value: at most 63 of `[A-Za-z0-9-_.]`, alphanumeric at both ends (or empty).
+pub fn check_label_value(key: &str, value: &str) -> Result<()> {
+    let ok = value.is_empty()
+        || (value.len() <= 63
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+    if !ok {
+        bail!("label {key}={value:?}: a label value is at most 63 letters, digits, '-', '_' or '.', alphanumeric at both ends");
+    }
+    Ok(())
+}
+
+/// A label key: optional DNS prefix and `/`, then a name part like a value (non-empty).
+pub fn check_label_key(key: &str) -> Result<()> {
+    let name = match key.rsplit_once('/') {
+        Some((prefix, n)) if !prefix.is_empty() && prefix.len() <= 253 => n,
+        Some(_) => "",
+        None => key,
+    };
+    if name.is_empty() || check_label_value(key, name).is_err() {
+        bail!("label key {key:?} is not valid: [prefix/]name with name like a label value");
+    }
+    Ok(())
+}
+
+/// Parses repeated `KEY=VALUE` options into a map (for labels, node selectors, env).
+pub fn key_values(option: &str, items: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=') else {
+            bail!("{option} {item:?}: expected KEY=VALUE");
+        };
+        if k.is_empty() {
+            bail!("{option} {item:?}: the key is empty");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// `90s`, `30m`, `2h`, or plain seconds.
+pub fn parse_duration_s(option: &str, text: &str) -> Result<i64> {
+    let t = text.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1),
+        Some('m') => (&t[..t.len() - 1], 60),
+        Some('h') => (&t[..t.len() - 1], 3600),
+        _ => (t, 1),
+    };
+    match num.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n * mult),
+        _ => bail!("{option} {text:?}: expected a duration like 90s, 30m or 2h"),
+    }
+}
+
+/// A memory quantity in bytes (`16Gi`, `512Mi`, `20G`, plain bytes), to compare sizes.
+pub fn quantity_bytes(option: &str, text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        _ => bail!("{option} {text:?}: expected a Kubernetes quantity like 16Gi or 512Mi"),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n > 0.0 => Ok((n * mult) as u64),
+        _ => bail!("{option} {text:?}: expected a Kubernetes quantity like 16Gi or 512Mi"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_quantities() {
+        assert_eq!(slug("Qwen/Qwen3-0.6B"), "qwen-qwen3-0-6b");
+        assert_eq!(slug("Llama-3.1-405B-Instruct-FP8"), "llama-3-1-405b-instruct-fp8");
+        assert!(check_dns1035("name", "vllm-qwen3-0-6b").is_ok());
+        assert!(check_dns1035("name", "VLLM_Qwen3").is_err());
+        assert!(check_dns1035("name", "3vllm").is_err());
+        assert!(check_dns1035("name", &"a".repeat(64)).is_err());
+        assert!(check_label_value("k", "Qwen3-0.6B").is_ok());
+        assert!(check_label_value("k", "Qwen/Qwen3").is_err());
+        assert!(check_label_key("servebench.io/point").is_ok());
+        assert!(check_label_key("/x").is_err());
+        assert_eq!(parse_duration_s("--x", "30m").unwrap(), 1800);
+        assert!(parse_duration_s("--x", "soon").is_err());
+        assert_eq!(quantity_bytes("--x", "16Gi").unwrap(), 16 << 30);
+        assert!(quantity_bytes("--x", "16GB").is_err());
+        assert!(key_values("--label", &["a".into()]).is_err());
+    }
+}
