@@ -5,7 +5,7 @@
 //! hyper is used directly rather than through reqwest because every byte frame must be stamped
 //! the moment it is polled, and the per-request overhead budget is a few microseconds.
 
-use crate::sse::{classify_chunk, SseSplitter};
+use crate::sse::{classify_chunk, scan_chunk, SseSplitter};
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -238,7 +238,12 @@ impl LoadClient {
                     done = true;
                     return;
                 }
-                match classify_chunk(payload, text.as_deref_mut()) {
+                let scanned = if text.is_none() { scan_chunk(payload) } else { None };
+                let info = match scanned {
+                    Some(info) => Ok(info),
+                    None => classify_chunk(payload, text.as_deref_mut()),
+                };
+                match info {
                     Ok(info) => {
                         if info.has_choices {
                             rec.first_chunk_ns.get_or_insert(at_ns);

@@ -237,7 +237,8 @@ fn main() -> ExitCode {
     let input_path = args.input.clone().unwrap_or_else(|| "-".into());
     let result = options(args).and_then(|opts| {
         let input = sb_records::Input::open(&input_path)?;
-        run::run(opts, input, std::io::stdout())
+        // Buffered: the writer flushes once per batch of results (at once for a lone result).
+        run::run(opts, input, std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))
     });
     match result {
         Ok(verdict) => verdict.exit_code(),

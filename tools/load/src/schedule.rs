@@ -149,7 +149,7 @@ pub async fn dispatch(
     client: LoadClient,
     labels: Labels,
     keep_text: bool,
-    mut input: mpsc::Receiver<crate::input::InputItem>,
+    mut input: mpsc::Receiver<Vec<crate::input::InputItem>>,
     out: std::sync::mpsc::Sender<Finished>,
     counters: Arc<Counters>,
     phase: watch::Receiver<Phase>,
@@ -174,16 +174,24 @@ pub async fn dispatch(
     let mut arrivals = Arrivals::new(plan.stages.clone(), plan.seed);
     let mut report = DispatchReport::default();
     let mut start: Option<Instant> = None;
+    let mut batch = std::collections::VecDeque::new();
 
     loop {
         if *phase.borrow() != Phase::Running {
             break;
         }
-        let item = tokio::select! {
-            biased;
-            _ = phase.changed() => continue,
-            item = input.recv() => item,
-        };
+        if batch.is_empty() {
+            let next = tokio::select! {
+                biased;
+                _ = phase.changed() => continue,
+                next = input.recv() => next,
+            };
+            match next {
+                Some(b) => batch.extend(b),
+                None => break,
+            }
+        }
+        let item = batch.pop_front();
         let req = match item {
             None => break,
             Some(Err(e)) => {
@@ -293,10 +301,12 @@ pub async fn dispatch(
     // Requests the reader had read ahead count as read but not sent, except when the run
     // simply reached its end (stream over, or a bound that ends the schedule).
     if *phase.borrow() != Phase::Running {
-        while let Ok(Ok(_)) = input.try_recv() {
-            report.read += 1;
-            report.not_sent += 1;
+        while let Ok(more) = input.try_recv() {
+            batch.extend(more);
         }
+        let unsent = batch.iter().filter(|item| item.is_ok()).count() as u64;
+        report.read += unsent;
+        report.not_sent += unsent;
     }
     drop(shared);
     // recv returns None when the last request task has dropped its `Shared`.

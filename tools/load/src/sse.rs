@@ -204,6 +204,92 @@ pub fn classify_chunk(payload: &[u8], text: Option<&mut String>) -> Result<Chunk
     Ok(info)
 }
 
+/// The fast path of [`classify_chunk`] for the common chunk (no usage, no error): finds what
+/// timing needs by scanning for the few keys that matter instead of deserializing every field.
+/// At tens of thousands of chunks per second a full parse is most of the client's CPU time.
+/// Returns `None` for anything it does not fully understand; the caller then takes the full
+/// parse. It is exact because an unescaped `"` cannot occur inside a JSON string, so a
+/// `"key":` match is always a key. (Unit tests check it against the full parse.)
+pub fn scan_chunk(p: &[u8]) -> Option<ChunkInfo> {
+    let choices = value_after_key(p, b"\"choices\"", 0)?;
+    let has_choices = !skip_ws(choices.strip_prefix(b"[")?).starts_with(b"]");
+    if find(p, b"\"error\"", 0).is_some() {
+        return None;
+    }
+    let mut at = 0;
+    while let Some(i) = find(p, b"\"usage\"", at) {
+        if let Some(v) = value_after(&p[i + 7..]) {
+            if !v.starts_with(b"null") {
+                return None;
+            }
+        }
+        at = i + 1;
+    }
+    let mut info = ChunkInfo { has_choices, ..Default::default() };
+    for key in [&b"\"text\""[..], b"\"content\"", b"\"reasoning_content\"", b"\"reasoning\""] {
+        let mut at = 0;
+        while let Some(i) = find(p, key, at) {
+            if let Some(v) = value_after(&p[i + key.len()..]) {
+                match v.first() {
+                    Some(b'"') if v.get(1) != Some(&b'"') => info.has_token = true,
+                    Some(b'"') | Some(b'n') => {}
+                    // An array or object (e.g. multimodal content parts): not the simple shape.
+                    _ => return None,
+                }
+            }
+            at = i + 1;
+        }
+    }
+    let mut at = 0;
+    while let Some(i) = find(p, b"\"finish_reason\"", at) {
+        if let Some(v) = value_after(&p[i + 15..]) {
+            if let Some(s) = v.strip_prefix(b"\"") {
+                let end = s.iter().position(|&b| b == b'"' || b == b'\\')?;
+                if s[end] == b'\\' {
+                    return None;
+                }
+                info.finish_reason = Some(String::from_utf8_lossy(&s[..end]).into_owned());
+            }
+        }
+        at = i + 1;
+    }
+    Some(info)
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let first = needle[0];
+    let mut i = from;
+    while i + needle.len() <= haystack.len() {
+        let j = i + memchr(first, &haystack[i..haystack.len() - needle.len() + 1])?;
+        if &haystack[j..j + needle.len()] == needle {
+            return Some(j);
+        }
+        i = j + 1;
+    }
+    None
+}
+
+fn skip_ws(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+/// The bytes after `: ` when `s` starts (after whitespace) with a colon: a key's value.
+fn value_after(s: &[u8]) -> Option<&[u8]> {
+    Some(skip_ws(skip_ws(s).strip_prefix(b":")?))
+}
+
+fn value_after_key<'a>(p: &'a [u8], key: &[u8], from: usize) -> Option<&'a [u8]> {
+    let mut at = from;
+    loop {
+        let i = find(p, key, at)?;
+        if let Some(v) = value_after(&p[i + key.len()..]) {
+            return Some(v);
+        }
+        at = i + 1;
+    }
+}
+
 /// The message of an OpenAI-style error object (`{"message": ...}` or a bare string).
 pub fn error_text(e: &serde_json::Value) -> String {
     match e {
@@ -288,6 +374,43 @@ mod tests {
         let mut text = String::new();
         assert!(classify_chunk(c, Some(&mut text)).unwrap().has_token);
         assert_eq!(text, "");
+    }
+
+    #[test]
+    fn fast_scan_agrees_with_the_full_parse() {
+        let corpus: &[&[u8]] = &[
+            br#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" hello","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#,
+            br#"{"id":"cmpl-1","choices":[{"index":0,"text":"","finish_reason":"length"}],"usage":null}"#,
+            br#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+            br#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#,
+            br#"{"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"think"}}]}"#,
+            br#"{"id":"c","choices":[{"index":0,"delta":{"reasoning":null,"content":null}}]}"#,
+            br#"{"id": "c", "choices": [{"index": 0, "delta": {"content": "spaced \"text\": out"}, "finish_reason": "stop"}]}"#,
+            br#"{"choices":[{"index":0,"text":"a"},{"index":1,"text":""}]}"#,
+            br#"{"choices":[{"index":0,"text":"say \"text"}]}"#,
+            br#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+            br#"{"choices":[{"index":0,"text":"x"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#,
+            br#"{"error":{"message":"boom"}}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":[{"type":"text","text":"hi"}]}}]}"#,
+        ];
+        let mut fast = 0;
+        for c in corpus {
+            let full = classify_chunk(c, None);
+            match scan_chunk(c) {
+                Some(info) => {
+                    fast += 1;
+                    assert_eq!(Ok(info), full, "{}", String::from_utf8_lossy(c));
+                }
+                // Only chunks with usage, an error or an unusual shape take the full parse.
+                None => assert!(
+                    full.as_ref().map_or(true, |f| f.usage.is_some() || f.error.is_some())
+                        || String::from_utf8_lossy(c).contains("\"content\":["),
+                    "{}",
+                    String::from_utf8_lossy(c)
+                ),
+            }
+        }
+        assert_eq!(fast, 9);
     }
 
     #[test]
