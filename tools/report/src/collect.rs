@@ -68,16 +68,29 @@ impl Collector {
     }
 
     pub fn read_records<R: BufRead>(&mut self, mut reader: RecordReader<R>) -> Result<(), ReadError> {
+        // Reused for every result: the chunk times, and the line without them.
+        let mut chunks: Vec<u64> = Vec::new();
+        let mut rest = String::new();
         while let Some(next) = reader.next_line() {
             let (kind, line) = next?;
             let outcome: Result<(), String> = match kind {
-                "result" => match serde_json::from_str::<LeanResult>(line) {
-                    Ok(r) => {
-                        self.add_result(&r);
-                        Ok(())
+                "result" => {
+                    let fast = split_chunks(line, &mut chunks, &mut rest);
+                    let parsed = serde_json::from_str::<LeanResult>(if fast { &rest } else { line });
+                    match parsed {
+                        Ok(mut r) => {
+                            if fast {
+                                r.chunks_ns = std::mem::take(&mut chunks);
+                            }
+                            self.add_result(&r);
+                            if fast {
+                                chunks = std::mem::take(&mut r.chunks_ns);
+                            }
+                            Ok(())
+                        }
+                        Err(e) => Err(format!("bad result record: {}", serde_message(&e))),
                     }
-                    Err(e) => Err(format!("bad result record: {}", serde_message(&e))),
-                },
+                }
                 "run" => match serde_json::from_str::<RunRecord>(line) {
                     Ok(r) => {
                         self.run_records.push(r);
@@ -162,4 +175,73 @@ fn serde_message(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let head = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
     format!("{head} (column {})", e.column())
+}
+
+/// The fast path for the biggest field of a result line: `,"chunks_ns":[1,2,...]` as our
+/// writer prints it (compact, integers). Parses the numbers into `chunks` and leaves the line
+/// without that field in `rest`, for serde to read the other fields. Returns false (and the
+/// caller lets serde read the whole line, reporting any error) when the field is absent or
+/// written any other way. The pattern cannot occur inside a JSON string, where `"` is escaped.
+fn split_chunks(line: &str, chunks: &mut Vec<u64>, rest: &mut String) -> bool {
+    const KEY: &str = ",\"chunks_ns\":[";
+    let Some(at) = line.find(KEY) else { return false };
+    let open = at + KEY.len();
+    let Some(len) = line[open..].find(']') else { return false };
+    let close = open + len;
+    chunks.clear();
+    let bytes = &line.as_bytes()[open..close];
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let mut value = 0u64;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            value = value.wrapping_mul(10).wrapping_add((bytes[i] - b'0') as u64);
+            i += 1;
+        }
+        let digits = i - start;
+        // Up to 19 digits always fit a u64; longer numbers are checked (and past u64 go to serde).
+        if digits == 0 || (digits > 19 && line[open + start..open + i].parse::<u64>().is_err()) {
+            return false;
+        }
+        chunks.push(value);
+        if i < bytes.len() {
+            if bytes[i] != b',' || i + 1 == bytes.len() {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    rest.clear();
+    rest.push_str(&line[..at]);
+    rest.push_str(&line[close + 1..]);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_fast_path_agrees_with_serde() {
+        let (mut chunks, mut rest) = (Vec::new(), String::new());
+        let line = r#"{"kind":"result","v":1,"chunks_ns":[5,17,18446744073709551615],"done_ns":3}"#;
+        assert!(split_chunks(line, &mut chunks, &mut rest));
+        assert_eq!(chunks, [5, 17, u64::MAX]);
+        assert_eq!(rest, r#"{"kind":"result","v":1,"done_ns":3}"#);
+        assert!(split_chunks(r#"{"a":1,"chunks_ns":[]}"#, &mut chunks, &mut rest));
+        assert!(chunks.is_empty());
+        assert_eq!(rest, r#"{"a":1}"#);
+        for other in [
+            r#"{"a":1,"chunks_ns": [1]}"#,
+            r#"{"a":1,"chunks_ns":[1, 2]}"#,
+            r#"{"a":1,"chunks_ns":[1.5]}"#,
+            r#"{"a":1,"chunks_ns":[-1]}"#,
+            r#"{"a":1,"chunks_ns":[1,]}"#,
+            r#"{"a":1,"chunks_ns":[,1]}"#,
+            r#"{"a":1,"chunks_ns":[184467440737095516150]}"#,
+            r#"{"chunks_ns":[1]}"#,
+        ] {
+            assert!(!split_chunks(other, &mut chunks, &mut rest), "{other}");
+        }
+    }
 }
