@@ -48,7 +48,8 @@ impl Tally {
             results: 0,
             warmup: 0,
             by_status: BTreeMap::new(),
-            lateness_us: Histogram::new(3).expect("3 significant digits is valid"),
+            // Up to an hour late, 3 significant digits; anything later is recorded as an hour.
+            lateness_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             first_scheduled_ns: u64::MAX,
             last_scheduled_ns: 0,
             first_sent_ns: u64::MAX,
@@ -179,14 +180,17 @@ mod tests {
         tx.send(finished("w", Status::Ok, 0, 5_000_000, true)).unwrap();
         tx.send(finished("a", Status::Ok, 1_000_000, 1_002_000, false)).unwrap();
         tx.send(finished("b", Status::HttpError, 2_000_000, 2_500_000, false)).unwrap();
+        // Seconds late: far beyond the histogram's starting range, still recorded as is.
+        tx.send(finished("c", Status::Ok, 3_000_000, 7_003_000_000, false)).unwrap();
         drop(tx);
         let (tally, out) = handle.join().unwrap();
         let text = String::from_utf8(out.into_inner()).unwrap();
-        assert_eq!(text.lines().count(), 3);
+        assert_eq!(text.lines().count(), 4);
         assert!(text.lines().nth(2).unwrap().contains("\"status\":\"http_error\""));
-        assert_eq!((tally.results, tally.warmup, tally.measured_sent, tally.failed()), (3, 1, 2, 1));
-        assert_eq!(tally.lateness_us.max(), 500);
+        assert_eq!((tally.results, tally.warmup, tally.measured_sent, tally.failed()), (4, 1, 3, 1));
+        assert!(tally.lateness_us.equivalent(tally.lateness_us.max(), 7_000_000), "{}", tally.lateness_us.max());
+        assert_eq!(tally.lateness_us.len(), 3);
         assert_eq!(tally.lateness_us.min(), 2);
-        assert_eq!((tally.first_sent_ns, tally.last_sent_ns), (1_002_000, 2_500_000));
+        assert_eq!((tally.first_sent_ns, tally.last_sent_ns), (1_002_000, 7_003_000_000));
     }
 }

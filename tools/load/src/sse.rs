@@ -211,62 +211,51 @@ pub fn classify_chunk(payload: &[u8], text: Option<&mut String>) -> Result<Chunk
 /// parse. It is exact because an unescaped `"` cannot occur inside a JSON string, so a
 /// `"key":` match is always a key. (Unit tests check it against the full parse.)
 pub fn scan_chunk(p: &[u8]) -> Option<ChunkInfo> {
-    let choices = value_after_key(p, b"\"choices\"", 0)?;
-    let has_choices = !skip_ws(choices.strip_prefix(b"[")?).starts_with(b"]");
-    if find(p, b"\"error\"", 0).is_some() {
-        return None;
-    }
-    let mut at = 0;
-    while let Some(i) = find(p, b"\"usage\"", at) {
-        if let Some(v) = value_after(&p[i + 7..]) {
-            if !v.starts_with(b"null") {
-                return None;
+    let mut info = ChunkInfo::default();
+    let mut saw_choices = false;
+    let mut i = 0;
+    // One pass over the bytes, string by string: a string followed by `:` is a key.
+    while let Some(q) = memchr(b'"', &p[i..]) {
+        let start = i + q + 1;
+        let mut j = start;
+        let end = loop {
+            let k = j + p[j..].iter().position(|&c| c == b'"' || c == b'\\')?;
+            if p[k] == b'\\' {
+                j = k + 2;
+            } else {
+                break k;
             }
-        }
-        at = i + 1;
-    }
-    let mut info = ChunkInfo { has_choices, ..Default::default() };
-    for key in [&b"\"text\""[..], b"\"content\"", b"\"reasoning_content\"", b"\"reasoning\""] {
-        let mut at = 0;
-        while let Some(i) = find(p, key, at) {
-            if let Some(v) = value_after(&p[i + key.len()..]) {
-                match v.first() {
-                    Some(b'"') if v.get(1) != Some(&b'"') => info.has_token = true,
-                    Some(b'"') | Some(b'n') => {}
-                    // An array or object (e.g. multimodal content parts): not the simple shape.
-                    _ => return None,
+        };
+        i = end + 1;
+        let Some(value) = value_after(&p[i..]) else { continue };
+        let value_at = p.len() - value.len();
+        match &p[start..end] {
+            b"choices" => {
+                info.has_choices = !skip_ws(value.strip_prefix(b"[")?).starts_with(b"]");
+                saw_choices = true;
+            }
+            b"text" | b"content" | b"reasoning_content" | b"reasoning" => match value.first() {
+                Some(b'"') => info.has_token |= value.get(1) != Some(&b'"'),
+                Some(b'n') => {}
+                // An array or object (e.g. multimodal content parts): not the simple shape.
+                _ => return None,
+            },
+            b"usage" if !value.starts_with(b"null") => return None,
+            b"error" => return None,
+            b"finish_reason" => {
+                if let Some(s) = value.strip_prefix(b"\"") {
+                    let len = s.iter().position(|&b| b == b'"' || b == b'\\')?;
+                    if s[len] == b'\\' {
+                        return None;
+                    }
+                    info.finish_reason = Some(String::from_utf8_lossy(&s[..len]).into_owned());
                 }
             }
-            at = i + 1;
+            _ => {}
         }
+        i = value_at;
     }
-    let mut at = 0;
-    while let Some(i) = find(p, b"\"finish_reason\"", at) {
-        if let Some(v) = value_after(&p[i + 15..]) {
-            if let Some(s) = v.strip_prefix(b"\"") {
-                let end = s.iter().position(|&b| b == b'"' || b == b'\\')?;
-                if s[end] == b'\\' {
-                    return None;
-                }
-                info.finish_reason = Some(String::from_utf8_lossy(&s[..end]).into_owned());
-            }
-        }
-        at = i + 1;
-    }
-    Some(info)
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = needle[0];
-    let mut i = from;
-    while i + needle.len() <= haystack.len() {
-        let j = i + memchr(first, &haystack[i..haystack.len() - needle.len() + 1])?;
-        if &haystack[j..j + needle.len()] == needle {
-            return Some(j);
-        }
-        i = j + 1;
-    }
-    None
+    saw_choices.then_some(info)
 }
 
 fn skip_ws(s: &[u8]) -> &[u8] {
@@ -277,17 +266,6 @@ fn skip_ws(s: &[u8]) -> &[u8] {
 /// The bytes after `: ` when `s` starts (after whitespace) with a colon: a key's value.
 fn value_after(s: &[u8]) -> Option<&[u8]> {
     Some(skip_ws(skip_ws(s).strip_prefix(b":")?))
-}
-
-fn value_after_key<'a>(p: &'a [u8], key: &[u8], from: usize) -> Option<&'a [u8]> {
-    let mut at = from;
-    loop {
-        let i = find(p, key, at)?;
-        if let Some(v) = value_after(&p[i + key.len()..]) {
-            return Some(v);
-        }
-        at = i + 1;
-    }
 }
 
 /// The message of an OpenAI-style error object (`{"message": ...}` or a bare string).
