@@ -156,7 +156,6 @@ fn read_parquet(path: &Path, columns: &[&str]) -> Result<Vec<Row>> {
 }
 
 /// Names of the members of a zip archive.
-#[allow(dead_code)] // LongBench's data.zip, next commit
 pub fn zip_members(path: &Path) -> Result<Vec<String>> {
     let file = File::open(path).with_context(|| format!("{}", path.display()))?;
     let archive = zip::ZipArchive::new(file).map_err(|e| anyhow!("{}: not a zip archive: {e}", path.display()))?;
@@ -164,7 +163,6 @@ pub fn zip_members(path: &Path) -> Result<Vec<String>> {
 }
 
 /// Rows of one member of a zip archive (`data.zip` → `data/qmsum.jsonl`).
-#[allow(dead_code)] // LongBench's data.zip, next commit
 pub fn read_zip_rows(path: &Path, member: &str) -> Result<Vec<Row>> {
     let file = File::open(path).with_context(|| format!("{}", path.display()))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| anyhow!("{}: not a zip archive: {e}", path.display()))?;

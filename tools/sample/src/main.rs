@@ -13,6 +13,7 @@ mod hub;
 mod inspect;
 mod lengths;
 mod list;
+mod pyliteral;
 mod run;
 mod sample;
 mod tokenizer;

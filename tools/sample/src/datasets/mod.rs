@@ -9,7 +9,14 @@ use anyhow::Result;
 use sb_records::Api;
 use serde_json::{Map, Value};
 
+pub mod alpaca;
+pub mod humaneval;
+pub mod longbench;
+pub mod loogle;
 pub mod mmlu;
+pub mod natural_questions;
+pub mod openchat;
+pub mod qmsum;
 pub mod random;
 pub mod shared_prefix;
 pub mod sharegpt;
@@ -69,7 +76,6 @@ pub struct DatasetOpts {
     pub prefix_len: Option<u32>,
     pub groups: Option<u32>,
     pub prompts_per_group: Option<u32>,
-    #[allow(dead_code)] // Natural Questions, next commit
     pub beam_width: Option<u32>,
     pub max_turns: Option<u32>,
     /// Number of units synthetic datasets generate.
@@ -101,8 +107,20 @@ pub trait Dataset: Sync {
     fn load(&self, ctx: &LoadCtx) -> Result<Vec<Unit>>;
 }
 
-pub static ALL: &[&dyn Dataset] =
-    &[&random::Random, &shared_prefix::SharedPrefix, &sonnet::Sonnet, &sharegpt::ShareGpt, &mmlu::Mmlu];
+pub static ALL: &[&dyn Dataset] = &[
+    &random::Random,
+    &shared_prefix::SharedPrefix,
+    &sonnet::Sonnet,
+    &sharegpt::ShareGpt,
+    &mmlu::Mmlu,
+    &humaneval::HumanEval,
+    &alpaca::Alpaca,
+    &natural_questions::NaturalQuestions,
+    &loogle::Loogle,
+    &longbench::LongBench,
+    &qmsum::Qmsum,
+    &openchat::OpenChat,
+];
 
 /// Finds a dataset by name or alias.
 pub fn find(name: &str) -> Option<&'static dyn Dataset> {
@@ -128,5 +146,78 @@ pub fn shorten_loc(loc: &str) -> String {
             }
         }
         None => loc.to_string(),
+    }
+}
+
+/// Every row of every file matching the first pattern that matches (see [`Files::find`]).
+pub fn load_rows(files: &Files, patterns: &[&str], columns: &[&str]) -> Result<Vec<crate::formats::Row>> {
+    let mut rows = Vec::new();
+    for f in files.find(patterns)? {
+        rows.extend(crate::formats::read_rows(&f, columns)?);
+    }
+    Ok(rows)
+}
+
+/// Python `str.format` with named fields, as the reference scripts fill their templates
+/// (`{context}`, `{input}`, `{Q}`; `{{`/`}}` are literal braces). An unknown field is an error.
+pub fn py_format(template: &str, fields: &[(&str, &str)]) -> Result<String> {
+    let mut out = String::with_capacity(template.len() + fields.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+        } else if let Some(stripped) = tail.strip_prefix('{') {
+            let end = stripped.find('}').ok_or_else(|| anyhow::anyhow!("template: unclosed '{{'"))?;
+            let name = &stripped[..end];
+            let value = fields
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| anyhow::anyhow!("template field {{{name}}} has no value"))?;
+            out.push_str(value);
+            rest = &stripped[end + 1..];
+        } else {
+            anyhow::bail!("template: single '}}'");
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A short stable hash (FNV-1a, 64 bit) for shared-prefix group names: the same text gives the
+/// same group on every machine and in every run.
+pub fn text_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:08x}", h >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn py_format_fills_fields_and_unescapes_braces() {
+        let t = "Output json, e.g. {{'<mask-0>': 'Bob'}}\n{input}\n Question: {Q}";
+        assert_eq!(
+            py_format(t, &[("input", "DOC"), ("Q", "who?")]).unwrap(),
+            "Output json, e.g. {'<mask-0>': 'Bob'}\nDOC\n Question: who?"
+        );
+        assert!(py_format("{missing}", &[]).is_err());
+        // Values are not re-scanned for braces.
+        assert_eq!(py_format("{a}", &[("a", "{b}")]).unwrap(), "{b}");
+    }
+
+    #[test]
+    fn text_hash_is_stable() {
+        assert_eq!(text_hash("abc"), text_hash("abc"));
+        assert_ne!(text_hash("abc"), text_hash("abd"));
+        assert_eq!(text_hash(""), "cbf29ce4");
     }
 }
