@@ -100,7 +100,7 @@ pub fn gib(bytes: f64) -> String {
 }
 
 fn kib(bytes: u64) -> String {
-    if bytes % 1024 == 0 {
+    if bytes.is_multiple_of(1024) {
         format!("{} KiB", bytes / 1024)
     } else {
         format!("{:.1} KiB", bytes as f64 / 1024.0)
@@ -448,12 +448,15 @@ mod tests {
         b.into() / GIB
     }
 
+    /// Model, weights GiB, KV bytes per token, needed GiB, available GiB, fits, est. max len.
+    type Row = (&'static str, f64, u64, f64, f64, bool, Option<u64>);
+
     /// docs/deploy.md, "Worked examples": 24 GB-class GPU (23.6 GiB), utilization 0.9, default
     /// max_model_len: weights GiB, KV per token, needed GiB, available GiB, fits, est. max len.
     #[test]
     fn matches_the_reference_table_on_24gb() {
         #[rustfmt::skip]
-        let rows: &[(&str, f64, u64, f64, f64, bool, Option<u64>)] = &[
+        let rows: &[Row] = &[
             ("facebook/opt-125m", 0.23, 36 * 1024, 0.07, 19.5, true, None),
             ("facebook/opt-350m", 0.62, 96 * 1024, 0.19, 19.1, true, None),
             ("Qwen/Qwen3-0.6B", 1.11, 112 * 1024, 4.38, 18.6, true, None),
@@ -467,7 +470,8 @@ mod tests {
         ];
         for &(model, weights, kv_tok, needed, avail, fits, max_len) in rows {
             let r = run(model, "24gb", "0.33.0", &[("gpu-memory-utilization", "0.9")], None);
-            let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol;
+            // The table rounds to 2-3 significant digits (5.6 for 5.625).
+            let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol.max(b * 0.01);
             // The table rounds to 3 significant digits (12.9 for 12.85).
             assert!(close(gib_of(r.weights_bytes_per_gpu as f64), weights, 0.06), "{model} weights {r:?}");
             assert_eq!(r.kv_bytes_per_token, kv_tok, "{model} kv/token");

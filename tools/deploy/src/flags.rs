@@ -270,17 +270,18 @@ const LOAD_FORMAT_0_33: &[&str] = &[
 const TOKENIZER_MODE_0_33: &[&str] =
     &["auto", "hf", "mistral", "deepseek_v32", "deepseek_v4", "inkling", "kimi_k3", "cohere", "alpamayo2_super"];
 
-/// Inner types of `_optional_type` flags (the dump names only the wrapper).
-const OPTIONAL_TYPES: &[(&str, fn() -> ValueType)] = &[
-    ("kv-cache-memory-bytes", || ValueType::HumanInt),
-    ("num-gpu-blocks-override", || ValueType::Int),
-    ("kv-offloading-size", || ValueType::Float),
-    ("mamba-block-size", || ValueType::Int),
-    ("max-log-len", || ValueType::Int),
-    ("max-parallel-loading-workers", || ValueType::Int),
-    ("pooler-config", || ValueType::Json),
-    ("mm-processor-kwargs", || ValueType::Json),
-];
+/// Inner types of `_optional_type` flags (the dump names only the wrapper); others are strings.
+fn optional_inner(name: &str) -> ValueType {
+    match name {
+        "kv-cache-memory-bytes" => ValueType::HumanInt,
+        "num-gpu-blocks-override" | "mamba-block-size" | "max-log-len" | "max-parallel-loading-workers" => {
+            ValueType::Int
+        }
+        "kv-offloading-size" => ValueType::Float,
+        "pooler-config" | "mm-processor-kwargs" => ValueType::Json,
+        _ => ValueType::Str,
+    }
+}
 
 /// Numeric bounds vLLM's config classes enforce at start-up: (flag, min, min inclusive, max).
 const RANGES: &[(&str, f64, bool, Option<f64>)] = &[
@@ -363,9 +364,7 @@ fn dump_type(name: &str, f: &DumpFlag) -> ValueType {
         Some("human_readable_int_or_auto") => ValueType::HumanIntOrAuto,
         Some("loads") | Some("parse_dataclass") | Some("_parse_type") => ValueType::Json,
         Some("union_dict_and_str") => ValueType::JsonOrStr,
-        Some("_optional_type") => {
-            OPTIONAL_TYPES.iter().find(|(n, _)| *n == name).map(|(_, t)| t()).unwrap_or(ValueType::Str)
-        }
+        Some("_optional_type") => optional_inner(name),
         _ => ValueType::Str,
     };
     if f.nargs.as_str() == Some("+") {
@@ -498,7 +497,7 @@ impl FlagTable {
     pub fn check_value(&self, r: &Resolved<'_>, raw: Raw<'_>) -> Result<ArgValue, String> {
         let flag = r.flag;
         let shown = format!("--{}", r.spelled);
-        let value = parse_typed(&flag.ty, &shown, flag, raw)?;
+        let value = parse_typed(&flag.ty, &shown, raw)?;
         let value = match (&flag.ty, value) {
             (ValueType::Switch { .. }, ArgValue::Switch(b)) => {
                 let negated = normalize(&flag.opts[0]) != r.spelled;
@@ -621,7 +620,7 @@ pub fn parse_human_int(text: &str) -> Option<i64> {
     (v.fract() == 0.0 && v.is_finite()).then_some(v as i64)
 }
 
-fn parse_typed(ty: &ValueType, shown: &str, flag: &Flag, raw: Raw<'_>) -> Result<ArgValue, String> {
+fn parse_typed(ty: &ValueType, shown: &str, raw: Raw<'_>) -> Result<ArgValue, String> {
     let want = |what: &str| format!("{shown} expects {what}, got {}", show_raw(raw));
     match ty {
         ValueType::Switch { .. } => bool_of(shown, raw).map(ArgValue::Switch),
@@ -664,7 +663,7 @@ fn parse_typed(ty: &ValueType, shown: &str, flag: &Flag, raw: Raw<'_>) -> Result
             }
             let mut out = Vec::new();
             for item in &items {
-                let v = parse_typed(inner, shown, flag, Raw::Json(item))?;
+                let v = parse_typed(inner, shown, Raw::Json(item))?;
                 out.push(match v {
                     ArgValue::Int(i) => i.to_string(),
                     ArgValue::Float(f) => f.to_string(),

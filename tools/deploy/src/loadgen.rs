@@ -149,7 +149,13 @@ pub fn job(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions, run_id: &str
     if let Some(rate) = &opts.rate {
         args.extend(["--rate".to_string(), rate.clone()]);
     }
-    args.extend(["--shard".to_string(), format!("$(JOB_COMPLETION_INDEX)/{shards}")]);
+    // Every shard writes the same run id, so sb-report merges the shards as one run.
+    args.extend([
+        "--shard".to_string(),
+        format!("$(JOB_COMPLETION_INDEX)/{shards}"),
+        "--run".into(),
+        run_id.to_string(),
+    ]);
     if plan.swept {
         args.extend(["--tag".to_string(), format!("point={}", point.name)]);
     }

@@ -38,7 +38,11 @@ pub struct Doc {
 }
 
 pub fn to_doc<T: serde::Serialize>(kind: &'static str, name: &str, obj: &T, comment: Option<String>) -> Result<Doc> {
-    let yaml = serde_saphyr::to_string(obj).map_err(|e| anyhow::anyhow!("serialising {kind} {name}: {e}"))?;
+    // One line per string: folded (`>-`) shell scripts and JSON arguments are hard to read.
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
+    let yaml = serde_saphyr::to_string_with_options(obj, options)
+        .map_err(|e| anyhow::anyhow!("serialising {kind} {name}: {e}"))?;
     Ok(Doc { comment, yaml })
 }
 
