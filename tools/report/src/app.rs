@@ -29,7 +29,8 @@ pub struct Config {
     pub format: Format,
     pub options: Options,
     pub plot_dir: Option<PathBuf>,
-    pub max_lag_ms: f64,
+    /// Overrides the run record's own `max_lag_ms`.
+    pub max_lag_ms: Option<f64>,
 }
 
 /// How the run went, for the exit code.

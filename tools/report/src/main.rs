@@ -75,9 +75,10 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     plot: Option<std::path::PathBuf>,
 
-    /// Send lateness p99 (from sb-load's run record) above which the run is flagged as not trustworthy.
-    #[arg(long, default_value_t = generator::DEFAULT_MAX_LAG_MS, value_name = "MS")]
-    max_lag_ms: f64,
+    /// Send lateness p99 (from sb-load's run record) above which the run is flagged as not
+    /// trustworthy [default: the run record's max_lag_ms, else 10].
+    #[arg(long, value_name = "MS")]
+    max_lag_ms: Option<f64>,
 }
 
 fn config(args: Args) -> Result<Config, String> {

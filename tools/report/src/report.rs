@@ -31,7 +31,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn build(c: &Collector, max_lag_ms: f64) -> Report {
+    pub fn build(c: &Collector, max_lag_ms: Option<f64>) -> Report {
         let p = &c.opts.percentiles;
         let goodput = !c.opts.slo.is_empty();
         let total = c.total.finish(p, goodput);
@@ -58,6 +58,7 @@ impl Report {
         };
 
         let mut warnings: Vec<String> = load.problems.iter().map(|p| format!("RUN NOT TRUSTWORTHY: {p}")).collect();
+        warnings.extend(load.notes.iter().cloned());
         let runs: Vec<(String, RunShards)> = c.runs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let named_runs = runs.iter().filter(|(k, _)| k != "-").count();
         if named_runs > 1 && c.opts.group_by.as_deref() != Some("run") {
@@ -95,7 +96,6 @@ impl Report {
             groups,
             sessions: c.sessions.len(),
             runs,
-            load,
             server,
             window_ns,
             warnings,
@@ -104,7 +104,8 @@ impl Report {
             warmup_skipped: c.warmup_skipped,
             inputs: c.inputs.clone(),
             api: c.api.clone(),
-            tokenizer: c.tokenizer.clone(),
+            tokenizer: c.tokenizer.clone().or_else(|| load.tokenizer.clone()),
+            load,
         }
     }
 

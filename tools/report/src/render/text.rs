@@ -48,10 +48,6 @@ fn latency_section(out: &mut String, title: &str, short: &str, s: &Stats) {
     }
 }
 
-fn load_scalar(load: &LoadInfo, key: &str) -> Option<serde_json::Value> {
-    load.other.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-}
-
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     if !r.trustworthy() {
@@ -89,7 +85,7 @@ fn block(out: &mut String, t: &Totals, r: &Report) {
     out.push('\n');
     row(out, "Successful requests:", t.completed);
     row(out, "Failed requests:", t.failed);
-    if let Some(c) = load_scalar(&r.load, "max_concurrency").and_then(|v| v.as_u64()) {
+    if let Some(c) = r.load.max_concurrency {
         row(out, "Maximum request concurrency:", c);
     }
     if let Some(rate) = r.load.target_rate.filter(|x| x.is_finite()) {
@@ -152,8 +148,8 @@ fn banner(problems: &[String]) -> String {
     let mut out = String::new();
     let bar = "!".repeat(50);
     let _ = writeln!(out, "{bar}");
-    let _ = writeln!(out, "!! RUN NOT TRUSTWORTHY: the load generator did not keep its schedule.");
-    let _ = writeln!(out, "!! The numbers below measure the client as much as the server.");
+    let _ = writeln!(out, "!! RUN NOT TRUSTWORTHY: the load generator did not keep its schedule,");
+    let _ = writeln!(out, "!! so the numbers below measure the client as much as the server.");
     for p in problems {
         let _ = writeln!(out, "!! - {p}");
     }
@@ -197,7 +193,7 @@ fn load_section(out: &mut String, l: &LoadInfo) {
         };
         row(out, &format!("{k}:"), text);
     }
-    row(out, "Verdict:", if l.problems.is_empty() { "schedule kept" } else { "NOT TRUSTWORTHY" });
+    row(out, "Schedule:", if l.problems.is_empty() { "kept" } else { "NOT KEPT (run not trustworthy)" });
 }
 
 fn server_section(out: &mut String, r: &Report) {

@@ -56,7 +56,7 @@ pub fn render(r: &Report) -> Map<String, Value> {
         },
     );
     m.insert("burstiness".into(), other(r, "burstiness"));
-    m.insert("max_concurrency".into(), other(r, "max_concurrency"));
+    m.insert("max_concurrency".into(), r.load.max_concurrency.map_or(Value::Null, |c| json!(c)));
     m.insert("duration".into(), json!(t.duration_s));
     m.insert("completed".into(), json!(t.completed));
     m.insert("failed".into(), json!(t.failed));
