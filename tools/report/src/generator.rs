@@ -180,7 +180,7 @@ mod tests {
             "load": {"concurrency": 64, "shard": "0/2", "tokenizer": "Qwen/Qwen3-0.6B"},
             "verdict": "failed", "reasons": ["the generator fell behind its schedule"]
         }));
-        let info = load_info(&[r.clone()], None);
+        let info = load_info(std::slice::from_ref(&r), None);
         assert_eq!(info.target_rate, Some(100.0));
         assert_eq!(info.lateness_p99_ms, Some(25.0));
         assert_eq!(info.max_concurrency, Some(64));
