@@ -270,8 +270,9 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
         let (secret, key) = opts.hf_secret.split_once(':').unwrap_or((&opts.hf_secret, "HF_TOKEN"));
         names::check_dns1035("--hf-secret", secret)
             .or_else(|_| names::check_label_value("secret", secret).map(|_| ()))?;
-        // Gated models cannot start without a token: fail fast on a missing Secret.
-        let gated = plan.model.as_ref().is_some_and(|m| m.gated);
+        // Gated models cannot download without a token: fail fast on a missing Secret (pre-staged
+        // weights need none).
+        let gated = plan.model.as_ref().is_some_and(|m| m.gated) && opts.model_path.is_none();
         envs.push(secret_env("HF_TOKEN", secret, key, !gated));
     }
     for (k, v) in key_values("--env", &opts.env)? {
@@ -398,7 +399,12 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
             names::check_label_value(&k, &v)?;
             mlabels.insert(k, v);
         }
-        names::parse_duration_s("--monitor-interval", &opts.monitor_interval)?;
+        if !names::is_prometheus_duration(&opts.monitor_interval) {
+            bail!(
+                "--monitor-interval {:?}: expected a Prometheus duration like 15s, 1m or 1m30s",
+                opts.monitor_interval
+            );
+        }
         let endpoint = monitors::Endpoint {
             port: PORT_NAME.into(),
             path: "/metrics".into(),

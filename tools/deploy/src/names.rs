@@ -90,6 +90,37 @@ pub fn parse_duration_s(option: &str, text: &str) -> Result<i64> {
     }
 }
 
+/// A Prometheus duration as the prometheus-operator CRDs require for `interval`:
+/// `^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$`
+/// (the `Duration` schema of the monitoring.coreos.com/v1 CRDs), non-empty.
+pub fn is_prometheus_duration(text: &str) -> bool {
+    if text == "0" {
+        return true;
+    }
+    let mut rest = text;
+    let mut units = ["y", "w", "d", "h", "m", "s", "ms"].iter().peekable();
+    let mut any = false;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        let after = &rest[digits..];
+        // Units must come in order, each at most once; "ms" must not be read as "m" + "s".
+        let mut matched = None;
+        while let Some(u) = units.next() {
+            if after.starts_with(u) && !(*u == "m" && after.starts_with("ms")) {
+                matched = Some(u.len());
+                break;
+            }
+        }
+        let Some(len) = matched else { return false };
+        rest = &after[len..];
+        any = true;
+    }
+    any
+}
+
 /// A memory quantity in bytes (`16Gi`, `512Mi`, `20G`, plain bytes), to compare sizes.
 pub fn quantity_bytes(option: &str, text: &str) -> Result<u64> {
     let t = text.trim();
@@ -134,5 +165,11 @@ mod tests {
         assert_eq!(quantity_bytes("--x", "16Gi").unwrap(), 16 << 30);
         assert!(quantity_bytes("--x", "16GB").is_err());
         assert!(key_values("--label", &["a".into()]).is_err());
+        for ok in ["15s", "1m30s", "0", "2h", "500ms", "1y2w3d4h5m6s7ms"] {
+            assert!(is_prometheus_duration(ok), "{ok}");
+        }
+        for bad in ["", "15", "s", "30s1m", "1.5s", "15 s", "1ms1s"] {
+            assert!(!is_prometheus_duration(bad), "{bad}");
+        }
     }
 }

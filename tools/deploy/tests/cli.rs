@@ -57,6 +57,7 @@ fn bad_inputs_are_clear_errors_with_exit_2() {
         (&["--gpu", "tpu-v5"], "--gpu \"tpu-v5\" is not known"),
         (&["--label", "servebench.io/x=a/b"], "label servebench.io/x"),
         (&["--startup-timeout", "soon"], "expected a duration"),
+        (&["--monitor", "podmonitor", "--monitor-interval", "15"], "expected a Prometheus duration"),
         (&["--values", "testdata/deploy/does-not-exist.yaml"], "values file testdata/deploy/does-not-exist.yaml"),
     ];
     for (extra, want) in cases {

@@ -250,6 +250,17 @@ fn monitors_are_well_formed_and_select_the_server() {
             let ep_keys: Vec<&String> = ep.as_object().unwrap().keys().collect();
             assert_eq!(ep_keys, ["port", "path", "interval"], "{file}");
             assert_eq!(ep["path"], "/metrics");
+            // Required fields and the interval pattern of the operator's CRD schema (as compiled
+            // in npm @kubernetes-models/prometheus-operator 6.0.0): apiVersion, kind, spec,
+            // spec.selector (+ spec.endpoints for a ServiceMonitor); interval a Duration.
+            for k in ["apiVersion", "kind", "metadata", "spec"] {
+                assert!(m.get(k).is_some(), "{file}: {kind} without {k}");
+            }
+            let interval = ep["interval"].as_str().unwrap();
+            assert!(
+                interval.strip_suffix('s').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+                "{file}: interval {interval:?} (the renders here use whole seconds)"
+            );
             let selector = m["spec"]["selector"]["matchLabels"].as_object().unwrap();
             let name = m["metadata"]["name"].as_str().unwrap();
             let (target_kind, labels_at, ports_at) = if kind == "PodMonitor" {
