@@ -98,7 +98,7 @@ pub fn is_prometheus_duration(text: &str) -> bool {
         return true;
     }
     let mut rest = text;
-    let mut units = ["y", "w", "d", "h", "m", "s", "ms"].iter().peekable();
+    let mut units = ["y", "w", "d", "h", "m", "s", "ms"].iter();
     let mut any = false;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -108,7 +108,7 @@ pub fn is_prometheus_duration(text: &str) -> bool {
         let after = &rest[digits..];
         // Units must come in order, each at most once; "ms" must not be read as "m" + "s".
         let mut matched = None;
-        while let Some(u) = units.next() {
+        for u in units.by_ref() {
             if after.starts_with(u) && !(*u == "m" && after.starts_with("ms")) {
                 matched = Some(u.len());
                 break;
