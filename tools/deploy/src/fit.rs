@@ -272,8 +272,8 @@ pub fn check(input: &FitInput<'_>) -> FitReport {
         let resident = num_blocks / (fixed_blocks + attn_groups);
         if seqs > resident {
             warnings.push(format!(
-                "max-num-seqs {seqs} is more than the ~{resident} sequences whose Mamba state ({} each) fits: vLLM will run at most that many at once",
-                gib(mamba_state as f64)
+                "max-num-seqs {seqs} is more than the ~{resident} sequences whose Mamba state ({:.1} MiB each, padded to the block layout) fits: vLLM will run at most that many at once",
+                (fixed_blocks * bytes_per_block) as f64 / (1u64 << 20) as f64
             ));
         }
     }
@@ -382,7 +382,10 @@ impl FitReport {
         if self.mamba_state_bytes_per_seq > 0 {
             add(
                 "mamba state",
-                format!("{} per sequence per GPU (fixed, any length)", gib(self.mamba_state_bytes_per_seq as f64)),
+                format!(
+                    "{:.2} MiB per sequence per GPU (fixed, any length)",
+                    self.mamba_state_bytes_per_seq as f64 / (1u64 << 20) as f64
+                ),
             );
         }
         add("block size", format!("{} tokens ({})", self.block_size_tokens, self.block_note));

@@ -75,7 +75,7 @@ pub fn table() -> Vec<Gpu> {
             "24 GB-class GPU (RTX 3090/4090, A10)",
             None,
             (23.6 * GIB) as u64,
-            "assumed 23.6 GiB (docs/deploy.md)",
+            "assumed, as in docs/deploy.md",
             false,
         ),
         g(

@@ -97,7 +97,7 @@ pub fn write_explain(out: &mut impl Write, plan: &Plan) -> std::io::Result<()> {
 pub fn write_presets(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<40} {:>5} {:>5} {:>4} {:>8} {:>9} {:>10}  notes",
+        "{:<40} {:>6} {:>5} {:>4} {:>9} {:>9} {:>10}  notes",
         "model", "layers", "heads", "kv", "kv/token", "max len", "weights"
     )?;
     for m in models::presets() {
@@ -113,9 +113,8 @@ pub fn write_presets(out: &mut impl Write) -> std::io::Result<()> {
         if m.gated {
             notes.push("gated (HF token)".into());
         }
-        writeln!(
-            out,
-            "{:<40} {:>5} {:>5} {:>4} {:>6}KiB {:>9} {:>10}  {}",
+        let line = format!(
+            "{:<40} {:>6} {:>5} {:>4} {:>5} KiB {:>9} {:>10}  {}",
             m.id,
             m.layers,
             m.heads,
@@ -124,7 +123,8 @@ pub fn write_presets(out: &mut impl Write) -> std::io::Result<()> {
             m.max_model_len,
             gib(weights),
             notes.join("; ")
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     writeln!(out)?;
     writeln!(out, "{:<16} {:<40} {:>12}  source", "gpu", "name", "memory")?;
