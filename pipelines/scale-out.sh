@@ -67,7 +67,7 @@ else
   log "cluster $KUBECONTEXT, namespace $NAMESPACE: $SHARDS load pods against $MODEL"
   load_status=0
   # shellcheck disable=SC2086
-  kube_load_run "$RUN_DIR/shards" "$RUN_DIR/requests.ndjson" "$SHARDS" "$run_id" -m "$MODEL" --rate "$RATE" \
+  kube_load_run "$RUN_DIR/shards" "$RUN_DIR/requests.ndjson" "$SHARDS" "$run_id" -m "$MODEL" -n "$NAMESPACE" --rate "$RATE" \
     --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" $DEPLOY_ARGS ||
     load_status=1
   cat "$RUN_DIR"/shards/shard-*.ndjson >"$TMP/all.ndjson" || true

@@ -334,7 +334,7 @@ kube_load_run() {
   shift 4
   local cm="sb-requests-$run_id"
   configmap_json "$cm" "$requests" >"$outdir/configmap.json"
-  run "$SB_BIN/sb-deploy" render -n "$NAMESPACE" "$@" --loadgen --shards "$shards" \
+  run "$SB_BIN/sb-deploy" render "$@" --loadgen --shards "$shards" \
     --requests "configmap:$cm/requests.ndjson" --run-id "$run_id" >"$outdir/manifests.yaml"
   KUBE_DEPLOY_NAME=$(manifest_name Deployment "$outdir/manifests.yaml")
   local job

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# sweep: the engine-parameter study (the RTX 3080 seed's results table, measured). sb-deploy
+# plan expands SWEEP into points and checks each against the GPU's memory; every point that
+# fits is brought up, sent the same workload, scraped and taken down; points that do not fit
+# are reported as such with sb-deploy's reason. One table row per point.
+#   local:   each point is an sb-sim configured from the point (max-num-seqs, block-size,
+#            max-model-len, prefix caching, and the KV capacity sb-deploy computed for the GPU).
+#   cluster: each point's Deployment + Service + a one-pod load Job from sb-deploy render
+#            --point, applied, waited for, gathered and deleted.
+#
+# Variables: MODEL (meta-llama/Llama-3.1-8B-Instruct), GPU (24gb), SWEEP ("max-model-len=131072,16384
+# max-num-seqs=128,256": space-separated KEY=V1,V2 lists), DESIGN (a listed design file instead),
+# SET (fixed engine parameters, "KEY=V KEY=V"), N (100), RATE (poisson:10), INPUT_LEN
+# (uniform:128:512), OUTPUT_LEN (64), SEED, TOKENIZER, MAX_LAG, SIM_ARGS; cluster: KUBECONTEXT,
+# NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, READY_TIMEOUT, JOB_TIMEOUT, KEEP.
+TARGET=sweep
+source "$(dirname "$0")/lib/common.sh"
+
+MODEL=${MODEL:-meta-llama/Llama-3.1-8B-Instruct}
+GPU=${GPU:-24gb}
+SWEEP=${SWEEP:-max-model-len=131072,16384 max-num-seqs=128,256}
+DESIGN=${DESIGN:-}
+SET=${SET:-}
+N=${N:-100}
+RATE=${RATE:-poisson:10}
+INPUT_LEN=${INPUT_LEN:-uniform:128:512}
+OUTPUT_LEN=${OUTPUT_LEN:-64}
+SEED=${SEED:-42}
+MAX_LAG=${MAX_LAG:-10}
+DEPLOY_ARGS=${DEPLOY_ARGS:-}
+LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:latest}
+default_tokenizer
+
+need_cmd jq
+if [ "$MODE" = cluster ]; then
+  need_bins sb-sample sb-report sb-scrape sb-deploy
+  need_cmd "$KUBECTL"
+else
+  need_bins sb-sample sb-load sb-report sb-scrape sb-sim sb-deploy
+fi
+make_run_dir
+write_run_info MODEL GPU SWEEP DESIGN SET N RATE INPUT_LEN OUTPUT_LEN SEED TOKENIZER MAX_LAG SIM_ARGS DEPLOY_ARGS \
+  LOADGEN_IMAGE PROMETHEUS NAMESPACE
+
+# The same arguments make the plan and (in a cluster) each point's manifests.
+plan_args=(-m "$MODEL" --gpu "$GPU" -n "$NAMESPACE")
+for kv in $SET; do plan_args+=(--set "$kv"); done
+for s in $SWEEP; do [ -n "$DESIGN" ] || plan_args+=(--sweep "$s"); done
+if [ -n "$DESIGN" ]; then
+  cp "$DESIGN" "$RUN_DIR/design.${DESIGN##*.}"
+  plan_args+=(--design "$DESIGN")
+fi
+# shellcheck disable=SC2206
+plan_args+=($DEPLOY_ARGS)
+
+run ">$RUN_DIR/plan.ndjson" "$SB_BIN/sb-deploy" plan "${plan_args[@]}" 2>"$RUN_DIR/logs/plan.log" ||
+  die "sb-deploy plan failed: $(tail -n 2 "$RUN_DIR/logs/plan.log")"
+points=$(grep -c '"kind":"plan"' "$RUN_DIR/plan.ndjson" || true)
+[ "$points" -gt 0 ] || die "the plan has no points"
+log "$points points for $MODEL on $GPU: $(jq -r '.point' "$RUN_DIR/plan.ndjson" | tr '\n' ' ')"
+sample_random "$RUN_DIR/requests.ndjson"
+[ "$MODE" = cluster ] || sim_tokenizer_args
+
+stamp=$(date -u +%m%d%H%M%S)
+failed_points=0
+while IFS= read -r plan; do
+  point=$(jq -r .point <<<"$plan")
+  dir="$RUN_DIR/points/$point"
+  mkdir -p "$dir"
+  printf '%s\n' "$plan" >"$dir/plan.json"
+  if [ "$(jq -r .fit.fits <<<"$plan")" = false ]; then
+    reason=$(grep -m1 "point $point: does not fit" "$RUN_DIR/logs/plan.log" | sed 's/.*does not fit: //; s/;.*//' || true)
+    echo "does not fit: ${reason:-no memory left for the KV cache}" >"$dir/status"
+    log "$point: does not fit, not run"
+    continue
+  fi
+  log "$point: $(jq -c .params <<<"$plan")"
+  status=ok
+  if [ "$MODE" = local ]; then
+    # The point as sb-sim flags; what the sim does not model is listed in the point's status.
+    mapfile -t sim_args < <(jq -r '
+      .params as $p | .fit as $f
+      | (if $p["max-num-seqs"] then ["--max-num-seqs", ($p["max-num-seqs"]|tostring)] else [] end)
+      + (if $p["block-size"] then ["--block-size", ($p["block-size"]|tostring)] else [] end)
+      + (if $f.max_model_len then ["--max-model-len", ($f.max_model_len|tostring)] else [] end)
+      + (if ($p["enable-prefix-caching"]|tostring) == "false" then ["--no-prefix-caching"] else [] end)
+      + (if ($f.kv_capacity_tokens // 0) > 0 then ["--kv-tokens", ($f.kv_capacity_tokens|tostring)] else [] end)
+      | .[]' <<<"$plan")
+    unmodelled=$(jq -r '[.params | keys[] | select(IN("max-num-seqs","block-size","max-model-len","enable-prefix-caching") | not)] | join(",")' <<<"$plan")
+    start_sim "$point" --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED" "${sim_args[@]}"
+    start_scrape "$SIM_URL" "$dir/metrics.ndjson" "scrape-$point"
+    run "<$RUN_DIR/requests.ndjson" ">$dir/results.ndjson" "$SB_BIN/sb-load" --url "$SIM_URL" --model "$MODEL" \
+      --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --run "sweep-$stamp-$point" --tag "point=$point" \
+      2>"$RUN_DIR/logs/load-$point.log" || status="load check failed: $(tail -n 1 "$RUN_DIR/logs/load-$point.log" | sed 's/.*: //')"
+    stop_scrape
+    stop_pid "$SIM_PID"
+    [ -z "$unmodelled" ] || status="$status (sb-sim does not model $unmodelled)"
+  else
+    # shellcheck disable=SC2206
+    if kube_load_run "$dir" "$RUN_DIR/requests.ndjson" 1 "$stamp-$point" "${plan_args[@]}" --point "$point" \
+      --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" \
+      --load-arg="--tag=point=$point"; then
+      cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
+      prometheus_scrape "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$MODEL" \
+        --pod "$KUBE_DEPLOY_NAME-.*"
+    else
+      status="failed: the server did not become ready or the load Job failed (see points/$point/server.log)"
+      if grep -qiE 'No available memory for the cache blocks|larger than the maximum number of tokens that can be stored in KV cache|CUDA out of memory' "$dir/server.log" 2>/dev/null; then
+        status="does not fit (server): $(grep -m1 -oiE 'No available memory for the cache blocks|larger than the maximum number of tokens that can be stored in KV cache|CUDA out of memory' "$dir/server.log")"
+      fi
+    fi
+  fi
+  if [ -s "$dir/results.ndjson" ]; then
+    metrics=()
+    [ -s "$dir/metrics.ndjson" ] && metrics=("$dir/metrics.ndjson")
+    run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" 2>/dev/null || true
+    run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json 2>/dev/null || true
+  fi
+  case $status in ok*) ;; does\ not\ fit*) ;; *) failed_points=$((failed_points + 1)) ;; esac
+  echo "$status" >"$dir/status"
+done <"$RUN_DIR/plan.ndjson"
+
+# The table: one row per point, measured numbers where the point ran.
+{
+  echo "# Sweep: $MODEL on $GPU ($MODE, $N requests at $RATE each)"
+  echo
+  printf '| point | parameters | %s | status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")"
+  printf '|---|---|%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")"
+  for dir in "$RUN_DIR"/points/*/; do
+    point=$(basename "$dir")
+    params=$(jq -r '.params | to_entries | map("\(.key)=\(.value)") | join(" ")' "$dir/plan.json")
+    if [ -s "$dir/summary.json" ]; then
+      row=$(summary_row "$dir/summary.json")
+    else
+      row=$(jq -r 'map("-") | join(" | ")' <<<"$SUMMARY_COLUMNS")
+    fi
+    printf '| %s | %s | %s | %s |\n' "$point" "$params" "$row" "$(cat "$dir/status")"
+  done
+} >"$RUN_DIR/sweep.md"
+results=("$RUN_DIR"/points/*/results.ndjson)
+if [ ${#results[@]} -gt 0 ]; then
+  run ">$RUN_DIR/by-point.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.point \
+    --format md 2>/dev/null || true
+fi
+cat "$RUN_DIR/sweep.md"
+log "table: $RUN_DIR/sweep.md; each point's report: $RUN_DIR/points/<point>/report.txt"
+[ "$failed_points" -eq 0 ] || {
+  log "$failed_points point(s) failed"
+  exit 1
+}
