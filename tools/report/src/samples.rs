@@ -1,9 +1,12 @@
 //! Server metric samples over the run window: counter deltas and rates, gauge mean and max,
 //! histogram deltas with a quantile estimate. Formulas: docs/metrics.md, "Server metrics".
 //!
-//! A counter's delta counts from the last sample at or before the window start (so a scrape
-//! just before the run is the baseline) to the last sample at or before its end, and survives
-//! resets the way Prometheus `increase()` does: a drop means the counter restarted from zero.
+//! A counter's delta is taken between the samples that bracket the window: the last one at or
+//! before its start and the first one at or after its end (scrapes are periodic, so the samples
+//! inside the window miss the requests finishing between the last scrape and the end; a server
+//! idle outside the run adds nothing in the brackets; `sb-scrape --pad` makes sure they exist).
+//! Without a bracketing sample the first/last one is used. Resets are handled the way Prometheus
+//! `increase()` does: a drop means the counter restarted from zero.
 
 use sb_records::Sample;
 use std::collections::BTreeMap;
@@ -48,6 +51,11 @@ pub fn summarise(samples: &[Sample], start_ns: u64, end_ns: u64) -> Vec<ServerMe
     let mut gauges: BTreeMap<(String, String), Series> = BTreeMap::new();
     let mut hists: BTreeMap<(String, String), Hist> = BTreeMap::new();
     for s in samples {
+        // OpenMetrics' `X_created` series hold the creation time of counter/histogram X, not a
+        // measurement (prometheus_client exposes them on vLLM's /metrics).
+        if s.metric.ends_with("_created") {
+            continue;
+        }
         let ty = s.metric_type.as_deref().unwrap_or("");
         let labels = label_text(&s.labels);
         let point = (s.ts_ns, s.value);
@@ -127,10 +135,13 @@ fn parse_le(le: &str) -> f64 {
     }
 }
 
-/// Increase of a counter over the window, Prometheus-style reset handling.
+/// Increase of a counter over the window (bracketing samples), Prometheus-style reset handling.
 pub fn counter_delta(series: &[(u64, f64)], start_ns: u64, end_ns: u64) -> f64 {
+    if series.is_empty() {
+        return 0.0;
+    }
     let from = series.iter().rposition(|p| p.0 <= start_ns).unwrap_or(0);
-    let Some(to) = series.iter().rposition(|p| p.0 <= end_ns) else { return 0.0 };
+    let to = series.iter().position(|p| p.0 >= end_ns).unwrap_or(series.len() - 1);
     if to <= from {
         return 0.0;
     }
@@ -192,7 +203,12 @@ mod tests {
         // Baseline 10 before the window, 15 at 2 s, reset to 3 at 4 s, 7 at 6 s, 100 after the window.
         let series =
             [(0, 10.0), (2_000_000_000, 15.0), (4_000_000_000, 3.0), (6_000_000_000, 7.0), (9_000_000_000, 100.0)];
-        assert_eq!(counter_delta(&series, 1_000_000_000, 8_000_000_000), 5.0 + 3.0 + 4.0);
+        assert_eq!(counter_delta(&series, 1_000_000_000, 6_000_000_000), 5.0 + 3.0 + 4.0);
+        // The window ends between scrapes: the next scrape closes it.
+        assert_eq!(counter_delta(&series, 1_000_000_000, 5_000_000_000), 5.0 + 3.0 + 4.0);
+        assert_eq!(counter_delta(&series, 1_000_000_000, 8_000_000_000), 5.0 + 3.0 + 4.0 + 93.0);
+        // No sample before the start: from the first one.
+        assert_eq!(counter_delta(&series[1..], 1_000_000_000, 6_000_000_000), 3.0 + 4.0);
     }
 
     #[test]

@@ -246,6 +246,7 @@ fn stdin_is_read_when_no_file_is_given() {
 fn server_samples_are_summarised_over_the_run_window() {
     let v = json_summary(&[&fixture("basic.ndjson"), &fixture("samples.ndjson")]);
     let m = v["server_metrics"].as_array().unwrap();
+    assert_eq!(m.len(), 3, "the `_created` timestamp series is not a measurement: {m:?}");
     let find = |name: &str| m.iter().find(|x| x["metric"] == name).unwrap_or_else(|| panic!("{name}"));
     let c = find("vllm:prompt_tokens_total");
     close(&c["delta"], 60.0);

@@ -134,3 +134,45 @@ fn shards_of_one_sb_load_run_merge() {
     assert_eq!(v["load"]["run_records"], 2);
     assert!(!v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("shards present")));
 }
+
+#[test]
+fn server_counters_scraped_over_the_run_agree_with_the_client() {
+    let sim = Sim::start(&["--decode-ms", "2"]);
+    let dir = tempdir("report-scrape");
+    let metrics = dir.join("metrics.ndjson");
+    // Poll the sim's /metrics before, during and after the run (bounded: 3 s).
+    let mut scrape = Command::new(bin("sb-scrape"))
+        .args(["--endpoint", &format!("{}/metrics", sim.url), "--interval", "100ms", "--duration", "3s"])
+        .args(["--match", "^vllm:"])
+        .stdout(std::fs::File::create(&metrics).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sb-scrape");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let results = dir.join("results.ndjson");
+    let mut load = Command::new(bin("sb-load"))
+        .args(["--url", &sim.url, "--model", "sim", "--concurrency", "4"])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&results).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    load.stdin.take().unwrap().write_all(requests(8, 8).as_bytes()).unwrap();
+    assert!(load.wait().unwrap().success());
+    assert!(scrape.wait().unwrap().success());
+    let out = Command::new(bin("sb-report")).args([&results, &metrics]).args(["--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let server = v["server_metrics"].as_array().unwrap();
+    let delta = |name: &str| {
+        server
+            .iter()
+            .filter(|m| m["metric"] == name)
+            .map(|m| m["delta"].as_f64().unwrap_or_else(|| m["count"].as_f64().unwrap()))
+            .sum::<f64>()
+    };
+    assert_eq!(delta("vllm:generation_tokens_total"), v["total_output_tokens"].as_f64().unwrap());
+    assert_eq!(delta("vllm:prompt_tokens_total"), v["total_input_tokens"].as_f64().unwrap());
+    assert_eq!(delta("vllm:request_success_total"), 8.0);
+    assert_eq!(delta("vllm:time_to_first_token_seconds"), 8.0, "histogram count delta");
+}
