@@ -185,7 +185,8 @@ pub fn run(
             break;
         }
     }
-    if outcome.units < want {
+    // Without -n every row is used once: fewer after filtering is the answer, not a shortfall.
+    if outcome.units < want && opts.n.is_some() {
         outcome.short = Some(if outcome.units == 0 {
             format!("no row passed the length filters ({} rejected)", outcome.filtered)
         } else if opts.replace {

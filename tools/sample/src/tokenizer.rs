@@ -64,7 +64,15 @@ impl TokenCounter {
         let opts = HubOpts { revision: None, ..hub.clone() };
         let json = hub_file(spec, RepoType::Model, &opts, "tokenizer.json")?
             .ok_or_else(|| anyhow!("model {spec} has no tokenizer.json on the Hub (only slow tokenizers?)"))?;
-        let config = hub_file(spec, RepoType::Model, &opts, "tokenizer_config.json")?;
+        // The config only adds the chat template; offline without it, count without one.
+        let config = match hub_file(spec, RepoType::Model, &opts, "tokenizer_config.json") {
+            Ok(c) => c,
+            Err(e) if opts.offline => {
+                eprintln!("sb-sample: warning: {e:#}; no chat template");
+                None
+            }
+            Err(e) => return Err(e),
+        };
         TokenCounter::from_files(spec, &json, config.as_deref())
     }
 
