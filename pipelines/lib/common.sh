@@ -297,6 +297,8 @@ kube_wait_job() {
     read -r succeeded failed <<<"$state" || true
     if [ "${failed:-0}" -gt 0 ] 2>/dev/null; then return 1; fi
     if [ "${succeeded:-0}" -ge "$shards" ] 2>/dev/null; then return 0; fi
+    # A caller may look at the Job while it runs (the stress test's partial reports).
+    if [ -n "${POLL_HOOK:-}" ]; then "$POLL_HOOK" "$job"; fi
     [ "$(date +%s)" -lt "$deadline" ] || {
       log "job $job did not finish within $JOB_TIMEOUT"
       return 1
@@ -324,6 +326,23 @@ kube_gather_job() {
   done <"$TMP/pods"
 }
 
+# Copies a request file onto the PersistentVolumeClaim REQUESTS_PVC (for request files over a
+# ConfigMap's 1 MiB), through a short-lived busybox pod that mounts it.
+stage_requests_pvc() {
+  local outdir=$1 requests=$2 run_id=$3 pod="sb-stage-$run_id"
+  jq -n --arg name "$pod" --arg ns "$NAMESPACE" --arg claim "$REQUESTS_PVC" \
+    '{apiVersion: "v1", kind: "Pod",
+      metadata: {name: $name, namespace: $ns, labels: {"app.kubernetes.io/managed-by": "servebench-pipelines"}},
+      spec: {restartPolicy: "Never",
+             containers: [{name: "stage", image: "busybox:1.36", command: ["sleep", "3600"],
+                           volumeMounts: [{name: "requests", mountPath: "/requests"}]}],
+             volumes: [{name: "requests", persistentVolumeClaim: {claimName: $claim}}]}}' >"$outdir/stage-pod.json"
+  kube_apply "$outdir/stage-pod.json"
+  kube wait --for=condition=Ready "pod/$pod" --timeout=5m >&2 || die "the staging pod $pod did not start"
+  kube cp "$requests" "$NAMESPACE/$pod:/requests/requests-$run_id.ndjson" >&2 || die "kubectl cp to $pod failed"
+  kube_delete "$outdir/stage-pod.json"
+}
+
 # One load in the cluster: the rendered manifests (server + Service + load Job, from sb-deploy
 # render --loadgen) are applied with the requests in a ConfigMap, the server is waited for, the
 # Job is waited for and its shards' results gathered into OUTDIR; then everything is deleted
@@ -332,15 +351,22 @@ kube_gather_job() {
 kube_load_run() {
   local outdir=$1 requests=$2 shards=$3 run_id=$4
   shift 4
-  local cm="sb-requests-$run_id"
-  configmap_json "$cm" "$requests" >"$outdir/configmap.json"
-  run "$SB_BIN/sb-deploy" render "$@" --loadgen --shards "$shards" \
-    --requests "configmap:$cm/requests.ndjson" --run-id "$run_id" >"$outdir/manifests.yaml"
+  local where
+  if [ -n "${REQUESTS_PVC:-}" ]; then
+    stage_requests_pvc "$outdir" "$requests" "$run_id"
+    where="pvc:$REQUESTS_PVC/requests-$run_id.ndjson"
+  else
+    local cm="sb-requests-$run_id"
+    configmap_json "$cm" "$requests" >"$outdir/configmap.json"
+    where="configmap:$cm/requests.ndjson"
+  fi
+  run ">$outdir/manifests.yaml" "$SB_BIN/sb-deploy" render "$@" --loadgen --shards "$shards" \
+    --requests "$where" --run-id "$run_id"
   KUBE_DEPLOY_NAME=$(manifest_name Deployment "$outdir/manifests.yaml")
   local job
   job=$(manifest_name Job "$outdir/manifests.yaml")
   [ -n "$KUBE_DEPLOY_NAME" ] && [ -n "$job" ] || die "sb-deploy rendered no Deployment or Job"
-  kube_apply "$outdir/configmap.json"
+  if [ -f "$outdir/configmap.json" ]; then kube_apply "$outdir/configmap.json"; fi
   kube_apply "$outdir/manifests.yaml"
   local status=0
   if ! kube rollout status "deployment/$KUBE_DEPLOY_NAME" --timeout="$READY_TIMEOUT" >&2; then
@@ -354,7 +380,7 @@ kube_load_run() {
   fi
   if [ "${KEEP:-0}" != 1 ]; then
     kube_delete "$outdir/manifests.yaml"
-    kube_delete "$outdir/configmap.json"
+    [ ! -f "$outdir/configmap.json" ] || kube_delete "$outdir/configmap.json"
   fi
   return "$status"
 }
