@@ -864,6 +864,56 @@ mod tests {
         assert!(set(&table("0.28.0"), "calculate-kv-scales", "true").unwrap_err().contains("removed in vLLM 0.28.0"));
     }
 
+    /// Every engine parameter the I/O study seed lists (model, load, cache and compilation
+    /// groups) plus the parallel/scheduler ones, with a plausible value: accepted on 0.33, or
+    /// refused with what to do instead.
+    #[test]
+    fn every_seed_parameter_is_handled() {
+        #[rustfmt::skip]
+        let ok: &[(&str, &str)] = &[
+            ("tokenizer", "Qwen/Qwen3-0.6B"), ("tokenizer-mode", "hf"), ("hf-config-path", "/models/cfg"),
+            ("allowed-local-media-path", "/data"), ("allowed-media-domains", "example.org"),
+            ("generation-config", "vllm"), ("max-model-len", "4096"), ("convert", "none"), ("dtype", "float16"),
+            ("quantization", "fp8"), ("enforce-eager", "true"), ("config-format", "hf"),
+            ("enable-sleep-mode", "true"), ("model-impl", "vllm"), ("trust-remote-code", "true"), ("seed", "42"),
+            ("revision", "main"), ("code-revision", "main"), ("tokenizer-revision", "main"), ("max-logprobs", "20"),
+            ("logprobs-mode", "raw_logits"), ("disable-sliding-window", "true"), ("disable-cascade-attn", "true"),
+            ("hf-overrides", "{\"rope_theta\": 1e6}"), ("pooler-config", "{\"pooling_type\": \"MEAN\"}"),
+            ("runner", "generate"), ("download-dir", "/models"), ("safetensors-load-strategy", "prefetch"),
+            ("load-format", "safetensors"), ("ignore-patterns", "original/**/*"), ("pt-load-map-location", "cuda"),
+            ("model-loader-extra-config", "{\"a\": 1}"), ("use-tqdm-on-load", "false"),
+            ("gpu-memory-utilization", "0.9"), ("enable-prefix-caching", "false"), ("cpu-offload-gb", "4"),
+            ("block-size", "32"), ("kv-cache-memory-bytes", "8G"), ("kv-cache-dtype", "fp8"),
+            ("kv-offloading-size", "16"), ("kv-offloading-backend", "native"), ("num-gpu-blocks-override", "512"),
+            ("prefix-caching-hash-algo", "xxhash"), ("cudagraph-capture-sizes", "1,2,4,8"),
+            ("max-cudagraph-capture-size", "256"), ("tensor-parallel-size", "2"), ("pipeline-parallel-size", "2"),
+            ("max-num-seqs", "256"), ("max-num-batched-tokens", "8k"), ("enable-chunked-prefill", "false"),
+            ("compilation-config", "{\"mode\": 3}"),
+        ];
+        let t = table("0.33.0");
+        for (k, v) in ok {
+            assert!(set(&t, k, v).is_ok(), "{k}={v}: {:?}", set(&t, k, v));
+        }
+        let refused: &[(&str, &str)] = &[
+            ("model", "--model option"),
+            ("served-model-name", "--served-name"),
+            ("hf-token", "--hf-secret"),
+            ("logits-processor-pattern", "use logits-processors"),
+            ("swap-space", "kv-offloading-size"),
+            ("calculate-kv-scales", "from the checkpoint"),
+        ];
+        for (k, why) in refused {
+            let e = set(&t, k, "1").unwrap_err();
+            assert!(e.contains(why), "{k}: {e}");
+        }
+        // Seed 003's vLLM 0.10.1.1 lacks the newer ones.
+        let old = table("0.10.1.1");
+        for k in ["kv-offloading-size", "cudagraph-capture-sizes", "kv-cache-memory-bytes", "safetensors-load-strategy"]
+        {
+            assert!(set(&old, k, "1").unwrap_err().contains("does not exist in vLLM 0.10.1.1"), "{k}");
+        }
+    }
+
     #[test]
     fn renders_one_argv_item_per_token() {
         let t = table("0.33.0");
