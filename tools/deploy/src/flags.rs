@@ -38,6 +38,24 @@ pub enum ValueType {
     JsonOrStr,
 }
 
+impl ValueType {
+    /// How the value is written, for `sb-deploy flags`.
+    pub fn describe(&self) -> String {
+        match self {
+            ValueType::Switch { negative: Some(n) } => format!("switch (true/false; false = {n})"),
+            ValueType::Switch { negative: None } => "switch (true/false)".into(),
+            ValueType::Int => "integer".into(),
+            ValueType::Float => "number".into(),
+            ValueType::HumanInt => "integer (k/K suffixes)".into(),
+            ValueType::HumanIntOrAuto => "integer (k/K suffixes) or auto".into(),
+            ValueType::Str => "string".into(),
+            ValueType::List(inner) => format!("list of {}", inner.describe()),
+            ValueType::Json => "JSON object".into(),
+            ValueType::JsonOrStr => "JSON object or string".into(),
+        }
+    }
+}
+
 /// One flag of the table.
 #[derive(Clone, Debug)]
 pub struct Flag {
@@ -417,6 +435,25 @@ impl FlagTable {
             }
         }
         FlagTable { version: version.clone(), flags, index }
+    }
+
+    /// Flags whose name or aliases contain `pattern` (all with an empty pattern), by name.
+    pub fn matching(&self, pattern: &str) -> Vec<&Flag> {
+        let p = normalize(pattern);
+        let mut out: Vec<&Flag> =
+            self.flags.iter().filter(|f| f.opts.iter().any(|o| normalize(o).contains(&p))).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Flags of the history that this version no longer has: (name, removed in, what instead).
+    pub fn removed_here(&self, pattern: &str) -> Vec<(&'static str, String, &'static str)> {
+        let p = normalize(pattern);
+        REMOVED
+            .iter()
+            .filter(|r| self.version.at_least(r.removed_in) && r.name.contains(&p))
+            .map(|r| (r.name, fmt_parts(r.removed_in), r.instead))
+            .collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&Flag> {

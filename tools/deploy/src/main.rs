@@ -30,6 +30,9 @@ Examples:
   # Does Llama-3.1-8B fit a 24 GB GPU at its full 131072 context? (exit 1 when it does not)
   sb-deploy explain -m meta-llama/Llama-3.1-8B-Instruct --gpu 24gb --set gpu-memory-utilization=0.9
 
+  # Which flags exist in vLLM 0.10.1.1 about chunked prefill, and how to write them
+  sb-deploy flags chunked --vllm-version 0.10.1.1
+
   # A sweep: 2 x 3 points, one manifest set each, and the plan for pipelines/ and sb-report
   sb-deploy render -m Qwen/Qwen3-8B --sweep max-num-seqs=128,256 --sweep block-size=16,32,64 > sweep.yaml
   sb-deploy plan   -m Qwen/Qwen3-8B --sweep max-num-seqs=128,256 --sweep block-size=16,32,64 > plan.ndjson
@@ -63,6 +66,13 @@ enum Command {
     Explain(DeployOptions),
     /// The model presets and GPU types the fit check knows.
     Presets,
+    /// vLLM flags of a version: type, choices, default; and removed ones with what to use instead.
+    Flags {
+        /// Only flags whose name contains this (e.g. chunked, kv-cache).
+        pattern: Option<String>,
+        #[arg(long, default_value = "0.33.0")]
+        vllm_version: String,
+    },
 }
 
 enum Outcome {
@@ -75,6 +85,15 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let (opts, cmd) = match cli.command {
         Command::Presets => {
             output::write_presets(&mut stdout.lock())?;
+            return Ok(Outcome::Ok);
+        }
+        Command::Flags { pattern, vllm_version } => {
+            let v = version::VllmVersion::parse(&vllm_version).map_err(anyhow::Error::msg)?;
+            let table = flags::FlagTable::for_version(&v);
+            let pattern = pattern.unwrap_or_default();
+            if output::write_flags(&mut stdout.lock(), &table, &pattern)? == 0 {
+                anyhow::bail!("no vLLM {v} flag contains {pattern:?}");
+            }
             return Ok(Outcome::Ok);
         }
         Command::Render(o) => (o, "render"),

@@ -2,6 +2,7 @@
 //! arithmetic (`explain`) and the preset tables (`presets`).
 
 use crate::fit::gib;
+use crate::flags::FlagTable;
 use crate::manifests::{self, Doc, PORT};
 use crate::options::DeployOptions;
 use crate::plan::Plan;
@@ -92,6 +93,31 @@ pub fn write_explain(out: &mut impl Write, plan: &Plan) -> std::io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// The flag table of a version, or the flags matching a pattern, for people.
+pub fn write_flags(out: &mut impl Write, table: &FlagTable, pattern: &str) -> std::io::Result<usize> {
+    let flags = table.matching(pattern);
+    for f in &flags {
+        writeln!(out, "--{}", f.name)?;
+        let aliases: Vec<&str> = f.opts.iter().skip(1).map(String::as_str).collect();
+        if !aliases.is_empty() {
+            writeln!(out, "    aliases  {}", aliases.join(", "))?;
+        }
+        writeln!(out, "    value    {}", f.ty.describe())?;
+        if let Some(c) = &f.choices {
+            writeln!(out, "    choices  {}", c.join(", "))?;
+        }
+        if let Some(d) = f.default.as_deref().filter(|d| *d != "None") {
+            writeln!(out, "    default  {d}")?;
+        }
+    }
+    let removed = table.removed_here(pattern);
+    for (name, since, instead) in &removed {
+        writeln!(out, "--{name}\n    removed  in vLLM {since}: {instead}")?;
+    }
+    out.flush()?;
+    Ok(flags.len() + removed.len())
 }
 
 pub fn write_presets(out: &mut impl Write) -> std::io::Result<()> {

@@ -169,6 +169,14 @@ fn job_names_are_unique_per_run_and_presets_list() {
     assert!(
         presets.stdout.contains("meta-llama/Llama-3.1-405B-Instruct-FP8") && presets.stdout.contains("rtx-3080-10gb")
     );
+    let flags = run(&["flags", "chunked-prefill"]);
+    assert_eq!(flags.code, 0);
+    assert!(flags.stdout.contains("false = --disable-chunked-prefill"), "{}", flags.stdout);
+    let swap = run(&["flags", "swap"]);
+    assert!(swap.stdout.contains("removed  in vLLM 0.18.0"), "{}", swap.stdout);
+    let old = run(&["flags", "swap", "--vllm-version", "0.17.0"]);
+    assert!(old.stdout.contains("value    number") && !old.stdout.contains("removed"), "{}", old.stdout);
+    assert_eq!(run(&["flags", "no-such-flag"]).code, 2);
     let help = run(&["render", "--help"]);
     assert!(help.stdout.contains("--sweep") && help.stdout.contains("--require-fit"));
     let top = run(&["--help"]);
