@@ -95,6 +95,15 @@ fn dtype_bytes(name: &str) -> Option<u64> {
     }
 }
 
+/// `8.03B`, `125M`.
+fn fmt_params(n: u64) -> String {
+    if n >= 1_000_000_000 {
+        format!("{:.2}B", n as f64 / 1e9)
+    } else {
+        format!("{:.0}M", n as f64 / 1e6)
+    }
+}
+
 pub fn gib(bytes: f64) -> String {
     format!("{:.2} GiB", bytes / GIB)
 }
@@ -126,21 +135,30 @@ pub fn check(input: &FitInput<'_>) -> FitReport {
                 let bytes = embed as f64 * model_dtype_bytes as f64 + (m.params - embed) as f64 * qb;
                 (
                     bytes,
-                    format!("{} params, linear layers at {qb} B ({q}), embeddings at {model_dtype_bytes} B", m.params),
+                    format!(
+                        "{} params, linear layers at {qb} B ({q}), embeddings at {model_dtype_bytes} B",
+                        fmt_params(m.params)
+                    ),
                 )
             }
             None => {
                 warnings.push(format!(
                     "the fit check does not model quantization {q:?}: weights counted at {model_dtype_bytes} B/param"
                 ));
-                (m.params as f64 * model_dtype_bytes as f64, format!("{} params x {model_dtype_bytes} B", m.params))
+                (
+                    m.params as f64 * model_dtype_bytes as f64,
+                    format!("{} params x {model_dtype_bytes} B", fmt_params(m.params)),
+                )
             }
         },
         (_, Some(w), q) => (
             *w as f64,
             format!("checkpoint size {}{}", gib(*w as f64), q.as_ref().map(|q| format!(" ({q})")).unwrap_or_default()),
         ),
-        _ => (m.params as f64 * model_dtype_bytes as f64, format!("{} params x {model_dtype_bytes} B", m.params)),
+        _ => (
+            m.params as f64 * model_dtype_bytes as f64,
+            format!("{} params x {model_dtype_bytes} B", fmt_params(m.params)),
+        ),
     };
     let mut weights_gpu = weights_total / (tp * pp) as f64;
     weights_note = format!("{weights_note} / (TP {tp} x PP {pp})");
@@ -340,7 +358,7 @@ impl FitReport {
         add(
             "gpu",
             format!(
-                "{} x {}: {} each ({})",
+                "{} x {}: {} each; {}",
                 self.tp * self.pp,
                 gpu.display,
                 gib(self.gpu_total_bytes as f64),
