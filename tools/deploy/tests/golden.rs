@@ -179,7 +179,9 @@ fn seed_configurations_match_their_golden_files() {
 /// Runs `kubernetes-validate --strict -k 1.33 -` (PyPI `kubernetes-validate`) on a YAML stream.
 /// Missing validator = failure, not a skip: CI must install it.
 fn kubernetes_validate(name: &str, yaml: &str) -> String {
-    let child = Command::new("kubernetes-validate")
+    // SB_KUBERNETES_VALIDATE may name the executable (e.g. inside a virtualenv); else PATH.
+    let exe = std::env::var("SB_KUBERNETES_VALIDATE").unwrap_or_else(|_| "kubernetes-validate".into());
+    let child = Command::new(&exe)
         .args(["--strict", "-k", "1.33", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -188,8 +190,8 @@ fn kubernetes_validate(name: &str, yaml: &str) -> String {
     let mut child = match child {
         Ok(c) => c,
         Err(e) => panic!(
-            "kubernetes-validate is not installed ({e}): `pip install kubernetes-validate==1.37.0` (PyPI); \
-             the manifest tests need it"
+            "{exe} could not be run ({e}): install it with `pip install kubernetes-validate==1.37.0` (PyPI), \
+             or point SB_KUBERNETES_VALIDATE at it; the manifest tests need it"
         ),
     };
     child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
