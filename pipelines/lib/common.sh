@@ -255,6 +255,12 @@ kube_apply() {
 kube_delete() {
   local f=$1 keep=() g
   kube delete -f "$f" --ignore-not-found >&2 || log "could not delete the objects of $f"
+  kube_forget "$f"
+}
+
+# Forgets a manifest file: the cleanup trap will not delete its objects.
+kube_forget() {
+  local f=$1 keep=() g
   for g in "${KUBE_DELETE[@]}"; do [ "$g" = "$f" ] || keep+=("$g"); done
   KUBE_DELETE=("${keep[@]}")
 }
@@ -378,7 +384,14 @@ kube_load_run() {
     kube_gather_job "$job" "$outdir" || status=1
     kube logs "deployment/$KUBE_DEPLOY_NAME" >"$outdir/server.log" 2>&1 || true
   fi
-  if [ "${KEEP:-0}" != 1 ]; then
+  if [ "${KEEP:-0}" = 1 ]; then
+    :
+  elif [ "${KUBE_KEEP_SERVER:-0}" = 1 ]; then
+    # The next load goes to the same server: only this load's Job and requests go; the caller
+    # deletes the server (still listed for the cleanup trap) when done with it.
+    kube delete job "$job" --ignore-not-found >&2 || log "could not delete job $job"
+    [ ! -f "$outdir/configmap.json" ] || kube_delete "$outdir/configmap.json"
+  else
     kube_delete "$outdir/manifests.yaml"
     [ ! -f "$outdir/configmap.json" ] || kube_delete "$outdir/configmap.json"
   fi

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# io-study: the I/O study of the seeds. For every model of MODELS, the six tasks on their
+# datasets (single prompt/single response: HumanEval, Alpaca; beam search: Natural Questions;
+# shared prefix: LooGLE, LongBench; chatbot: OpenChat; question answering: MMLU;
+# summarization: QMSum), N samples each, server metrics scraped per run, and one combined
+# report grouped by model and task.
+#   local:   one sb-sim per model (serving the model's name), datasets from the small real files
+#            in testdata/pipelines/datasets, /metrics polled by sb-scrape during each run.
+#   cluster: one vLLM Deployment per model (sb-deploy render), a load Job per task against it,
+#            datasets from the Hub; with PROMETHEUS, the `io` presets (cAdvisor, DCGM, vLLM)
+#            scraped for each run's window. Request files over a ConfigMap's 1 MiB need
+#            REQUESTS_PVC=<claim>.
+#
+# Variables: MODELS ("Qwen/Qwen3-0.6B facebook/opt-125m" locally), TASKS (space-separated
+# task:dataset pairs, default the eight above), N (1000), RATE (inf, as vLLM bench serve),
+# SEED, TOKENIZER (all models; default locally the Qwen3-0.6B tokenizer, in a cluster each
+# model's own), DATASETS (local|hub; default local unless in a cluster), MAX_LAG, SIM_ARGS;
+# cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, REQUESTS_PVC,
+# READY_TIMEOUT, JOB_TIMEOUT, KEEP.
+TARGET=io-study
+source "$(dirname "$0")/lib/common.sh"
+
+MODELS=${MODELS:-Qwen/Qwen3-0.6B facebook/opt-125m}
+TASKS=${TASKS:-single-prompt:humaneval single-prompt:alpaca beam-search:natural-questions shared-prefix:loogle shared-prefix:longbench chatbot:openchat question-answering:mmlu summarization:qmsum}
+N=${N:-1000}
+RATE=${RATE:-inf}
+SEED=${SEED:-42}
+MAX_LAG=${MAX_LAG:-10}
+DEPLOY_ARGS=${DEPLOY_ARGS:-}
+LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:latest}
+if [ "$MODE" = cluster ]; then DATASETS=${DATASETS:-hub}; else DATASETS=${DATASETS:-local}; fi
+TOKENIZER_ALL=${TOKENIZER:-}
+
+# The local copy of each dataset (small real files; see testdata/pipelines/README.md).
+local_source() {
+  case $1 in
+    humaneval) echo "--source $DATA/datasets/humaneval/HumanEval.jsonl.gz" ;;
+    alpaca) echo "--source $DATA/datasets/alpaca/alpaca_data.first200.json" ;;
+    natural-questions) echo "--source $DATA/datasets/natural_questions/NQ-open.dev.first300.jsonl" ;;
+    loogle) echo "--source $DATA/datasets/loogle/longdep_qa.first1.jsonl --config longdep_qa" ;;
+    longbench) echo "--source $DATA/datasets/longbench/data.zip" ;;
+    openchat) echo "--source $DATA/datasets/openchat/sharegpt_gpt4.json" ;;
+    mmlu) echo "--source $DATA/datasets/mmlu/derived_csv" ;;
+    qmsum) echo "--source $DATA/datasets/qmsum/ES2004a.json" ;;
+    sonnet) echo "--source $DATA/datasets/vllm/sonnet.txt" ;;
+    *) return 1 ;;
+  esac
+}
+
+need_cmd jq
+if [ "$MODE" = cluster ]; then
+  need_bins sb-sample sb-report sb-scrape sb-deploy
+  need_cmd "$KUBECTL"
+else
+  need_bins sb-sample sb-load sb-report sb-scrape sb-sim
+fi
+for spec in $TASKS; do
+  [[ $spec == *:* ]] || die "TASKS entries are task:dataset pairs, not '$spec'"
+  if [ "$DATASETS" = local ]; then local_source "${spec#*:}" >/dev/null || die "no local copy of dataset ${spec#*:}"; fi
+done
+make_run_dir
+write_run_info MODELS TASKS N RATE SEED TOKENIZER DATASETS MAX_LAG SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE PROMETHEUS \
+  REQUESTS_PVC NAMESPACE
+
+stamp=$(date -u +%m%d%H%M%S)
+failed_cells=0
+cell_index=0
+
+# Samples one task into DIR/requests.ndjson; without replacement unless the dataset has fewer
+# than N units (HumanEval has 164 problems), then with it, and says so in DIR/sampling.
+sample_cell() {
+  local dir=$1 task=$2 dataset=$3 src=()
+  # shellcheck disable=SC2207
+  [ "$DATASETS" = local ] && src=($(local_source "$dataset"))
+  local args=("$dataset" -n "$N" --seed "$SEED" --tokenizer "$TOKENIZER" "${src[@]}")
+  local status=0
+  run ">$dir/requests.ndjson" "$SB_BIN/sb-sample" "${args[@]}" 2>"$dir/sample.log" || status=$?
+  if [ "$status" -eq 1 ]; then
+    echo "with replacement ($(grep -m1 -o 'only [0-9]* of [0-9]* units' "$dir/sample.log" || echo "fewer units than $N"))" \
+      >"$dir/sampling"
+    status=0
+    run ">$dir/requests.ndjson" "$SB_BIN/sb-sample" "${args[@]}" --replace 2>>"$dir/sample.log" || status=$?
+  else
+    echo "without replacement" >"$dir/sampling"
+  fi
+  [ "$status" -eq 0 ] || [ "$status" -eq 1 ]
+}
+
+for model in $MODELS; do
+  slug=$(tr '/A-Z' '-a-z' <<<"$model" | tr -c 'a-z0-9.\n-' '-')
+  TOKENIZER=$TOKENIZER_ALL
+  default_tokenizer
+  log "model $model (tokenizer $TOKENIZER)"
+  model_manifests=()
+  if [ "$MODE" = local ]; then
+    sim_tokenizer_args
+    start_sim "$slug" --model "$model" "${SIM_TOK[@]}" --seed "$SEED"
+  fi
+  for spec in $TASKS; do
+    task=${spec%%:*}
+    dataset=${spec#*:}
+    cell_index=$((cell_index + 1))
+    dir="$RUN_DIR/cells/$slug/$task-$dataset"
+    mkdir -p "$dir"
+    status=ok
+    tags=(--tag "model=$model" --tag "task=$task" --tag "dataset=$dataset" --tag "cell=$model $task $dataset")
+    if ! sample_cell "$dir" "$task" "$dataset"; then
+      status="sampling failed: $(tail -n 1 "$dir/sample.log")"
+    elif [ "$MODE" = local ]; then
+      log "$model / $task / $dataset: $(wc -l <"$dir/requests.ndjson") requests at $RATE"
+      start_scrape "$SIM_URL" "$dir/metrics.ndjson" "scrape-$slug"
+      run "<$dir/requests.ndjson" ">$dir/results.ndjson" "$SB_BIN/sb-load" --url "$SIM_URL" --model "$model" \
+        --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --run "io-$stamp-$cell_index" "${tags[@]}" \
+        2>"$dir/load.log" || status="load check failed: $(tail -n 1 "$dir/load.log" | sed 's/.*: //')"
+      stop_scrape
+    else
+      log "$model / $task / $dataset: $(wc -l <"$dir/requests.ndjson") requests at $RATE (load Job)"
+      load_args=()
+      for t in "${tags[@]}"; do [ "$t" = --tag ] || load_args+=(--load-arg="--tag=$t"); done
+      # shellcheck disable=SC2086
+      if KUBE_KEEP_SERVER=1 kube_load_run "$dir" "$dir/requests.ndjson" 1 "$stamp-$cell_index" -m "$model" \
+        -n "$NAMESPACE" --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" \
+        --load-arg="--seed=$SEED" "${load_args[@]}" $DEPLOY_ARGS; then
+        cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
+        prometheus_scrape "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$model" \
+          --pod "$KUBE_DEPLOY_NAME-.*"
+      else
+        status="failed: the server did not become ready or the load Job failed (see server.log)"
+      fi
+      model_manifests+=("$dir/manifests.yaml")
+    fi
+    if [ -s "$dir/results.ndjson" ]; then
+      run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json \
+        2>/dev/null || true
+      metrics=()
+      [ -s "$dir/metrics.ndjson" ] && metrics=("$dir/metrics.ndjson")
+      run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
+        2>/dev/null || true
+    fi
+    case $status in ok) ;; *) failed_cells=$((failed_cells + 1)) ;; esac
+    echo "$status" >"$dir/status"
+    jq -n --arg model "$model" --arg task "$task" --arg dataset "$dataset" \
+      '{model: $model, task: $task, dataset: $dataset}' >"$dir/cell.json"
+  done
+  if [ "$MODE" = local ]; then
+    stop_pid "$SIM_PID"
+  elif [ ${#model_manifests[@]} -gt 0 ] && [ "${KEEP:-0}" != 1 ]; then
+    # One file per task, all naming the same server (their Jobs are gone already): delete
+    # through the last one, forget the others.
+    for f in "${model_manifests[@]}"; do kube_forget "$f"; done
+    kube_delete "${model_manifests[-1]}"
+  fi
+done
+
+# The combined report: one row per model x task x dataset from each run's summary, then
+# sb-report over every result stream grouped the same way.
+{
+  echo "# I/O study ($MODE): $N samples per task, rate $RATE"
+  echo
+  printf '| model | task | dataset | sampling | %s | status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")"
+  printf '|---|---|---|---|%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")"
+  for dir in "$RUN_DIR"/cells/*/*/; do
+    if [ -s "$dir/summary.json" ]; then
+      row=$(summary_row "$dir/summary.json")
+    else
+      row=$(jq -r 'map("-") | join(" | ")' <<<"$SUMMARY_COLUMNS")
+    fi
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$(jq -r .model "$dir/cell.json")" "$(jq -r .task "$dir/cell.json")" \
+      "$(jq -r .dataset "$dir/cell.json")" "$(cat "$dir/sampling" 2>/dev/null || echo -)" "$row" "$(cat "$dir/status")"
+  done
+} >"$RUN_DIR/study.md"
+results=("$RUN_DIR"/cells/*/*/results.ndjson)
+if [ ${#results[@]} -gt 0 ]; then
+  run ">$RUN_DIR/by-model-task.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
+    --format md 2>/dev/null || true
+  run ">$RUN_DIR/by-model-task.csv" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
+    --format csv 2>/dev/null || true
+fi
+cat "$RUN_DIR/study.md"
+log "table: $RUN_DIR/study.md; sb-report grouped by model and task: $RUN_DIR/by-model-task.{md,csv}"
+[ "$failed_cells" -eq 0 ] || {
+  log "$failed_cells run(s) failed"
+  exit 1
+}
