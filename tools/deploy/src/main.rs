@@ -59,10 +59,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Multi-document YAML for `kubectl apply -f -` (Deployment, Service, monitor, Job) on stdout.
+    #[command(after_help = EXAMPLES)]
     Render(DeployOptions),
     /// The sweep points as NDJSON `plan` records on stdout.
+    #[command(after_help = EXAMPLES)]
     Plan(DeployOptions),
     /// The fit arithmetic per point, for people (exit 1 when a point does not fit).
+    #[command(after_help = EXAMPLES)]
     Explain(DeployOptions),
     /// The model presets and GPU types the fit check knows.
     Presets,

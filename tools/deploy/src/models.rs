@@ -184,6 +184,26 @@ pub fn from_config_json(path: &Path, id: &str) -> Result<ModelSpec> {
     .filter_map(|k| c.get(*k).and_then(Value::as_u64))
     .min()
     .unwrap_or(2048);
+    // vLLM multiplies by the RoPE scaling factor, except for the types whose factor is already
+    // in max_position_embeddings, then caps by the tokenizer's model_max_length.
+    let rope = c.get("rope_scaling").filter(|r| r.is_object());
+    let rope_type =
+        rope.and_then(|r| r.get("rope_type").or_else(|| r.get("type"))).and_then(Value::as_str).unwrap_or("");
+    let factor = rope.and_then(|r| r.get("factor")).and_then(Value::as_f64).unwrap_or(1.0);
+    let max_len = if !matches!(
+        rope_type,
+        "" | "llama3" | "yarn" | "longrope" | "su" | "deepseek_yarn" | "deepseek_llama_scaling"
+    ) && factor > 1.0
+    {
+        (max_len as f64 * factor) as u64
+    } else {
+        max_len
+    };
+    let tokenizer_max = std::fs::read_to_string(path.with_file_name("tokenizer_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("model_max_length").and_then(Value::as_u64));
+    let max_len = tokenizer_max.map_or(max_len, |t| t.min(max_len));
     let layer_types: Vec<String> = c
         .get("layer_types")
         .and_then(Value::as_array)
@@ -280,5 +300,38 @@ mod tests {
         assert_eq!((m.layers, m.heads, m.kv_heads, m.head_dim, m.max_model_len), (12, 12, 12, 64, 1024));
         // GPT-2 small has 124M parameters (117M without position embeddings, which this skips).
         assert!((120_000_000..126_000_000).contains(&m.params), "{}", m.params);
+    }
+
+    #[test]
+    fn config_json_rules_of_vllm() {
+        let dir = std::env::temp_dir().join(format!("sb-deploy-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config.json");
+        // A Qwen3-0.6B-shaped config: explicit head_dim, GQA, tied embeddings.
+        std::fs::write(
+            &cfg,
+            r#"{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3","num_hidden_layers":28,"num_attention_heads":16,
+                "num_key_value_heads":8,"head_dim":128,"hidden_size":1024,"intermediate_size":3072,"vocab_size":151936,
+                "tie_word_embeddings":true,"torch_dtype":"bfloat16","max_position_embeddings":40960}"#,
+        )
+        .unwrap();
+        let m = from_config_json(&cfg, "Qwen/Qwen3-0.6B").unwrap();
+        let p = preset("Qwen/Qwen3-0.6B").unwrap();
+        assert_eq!((m.kv_heads, m.head_dim, m.max_model_len), (p.kv_heads, p.head_dim, p.max_model_len));
+        // The shapes give the preset's parameter count within 1 % (norms are not counted).
+        assert!((m.params as f64 / p.params as f64 - 1.0).abs() < 0.01, "{} vs {}", m.params, p.params);
+        // The tokenizer's model_max_length caps the length; a dynamic RoPE factor raises it.
+        std::fs::write(dir.join("tokenizer_config.json"), r#"{"model_max_length": 32768}"#).unwrap();
+        assert_eq!(from_config_json(&cfg, "x").unwrap().max_model_len, 32768);
+        std::fs::remove_file(dir.join("tokenizer_config.json")).unwrap();
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(
+            r#""max_position_embeddings":40960"#,
+            r#""max_position_embeddings":4096,"rope_scaling":{"rope_type":"dynamic","factor":2.0}"#,
+        );
+        std::fs::write(&cfg, text).unwrap();
+        assert_eq!(from_config_json(&cfg, "x").unwrap().max_model_len, 8192);
+        std::fs::write(dir.join("model.safetensors.index.json"), r#"{"metadata":{"total_size":1503238656}}"#).unwrap();
+        assert_eq!(from_config_json(&cfg, "x").unwrap().weights_bytes, Some(1503238656));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
