@@ -118,9 +118,7 @@ impl Aggregate {
         self.e2el.record(l.e2el_ns);
         self.queue.record(o.queue_ns);
         self.e2el_sched.record(o.e2el_sched_ns);
-        for w in r.chunks_ns.windows(2) {
-            self.itl.record(w[1].saturating_sub(w[0]));
-        }
+        self.itl.record_gaps(&r.chunks_ns);
         self.timeline.add(r.sent_ns, o.end_ns, &r.chunks_ns);
     }
 

@@ -194,6 +194,15 @@ fn split_chunks(line: &str, chunks: &mut Vec<u64>, rest: &mut String) -> bool {
     while i < bytes.len() {
         let start = i;
         let mut value = 0u64;
+        // Eight digits at a time while there are eight (chunk offsets are ~8-9 digit numbers).
+        while let Some(eight) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(eight.try_into().unwrap());
+            if !all_digits(word) {
+                break;
+            }
+            value = value.wrapping_mul(100_000_000).wrapping_add(eight_digits(word));
+            i += 8;
+        }
         while i < bytes.len() && bytes[i].is_ascii_digit() {
             value = value.wrapping_mul(10).wrapping_add((bytes[i] - b'0') as u64);
             i += 1;
@@ -217,6 +226,21 @@ fn split_chunks(line: &str, chunks: &mut Vec<u64>, rest: &mut String) -> bool {
     true
 }
 
+/// True when all eight bytes of `word` are ASCII digits.
+fn all_digits(word: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // Digits are 0x30..=0x39: high nibble 3, and adding 6 does not carry into the high nibble.
+    (word & HIGH) | (((word.wrapping_add(0x0606_0606_0606_0606)) & HIGH) >> 4) == 0x3333_3333_3333_3333
+}
+
+/// The value of eight ASCII digits read little-endian (first digit in the lowest byte).
+fn eight_digits(word: u64) -> u64 {
+    let w = word - 0x3030_3030_3030_3030;
+    let w = (w.wrapping_mul(10) + (w >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let w = (w.wrapping_mul(100) + (w >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (w.wrapping_mul(10_000) + (w >> 32)) & 0xFFFF_FFFF
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +255,13 @@ mod tests {
         assert!(split_chunks(r#"{"a":1,"chunks_ns":[]}"#, &mut chunks, &mut rest));
         assert!(chunks.is_empty());
         assert_eq!(rest, r#"{"a":1}"#);
+        // Every length around the eight-digit step, against str::parse.
+        let numbers: Vec<u64> =
+            (0..20).map(|d| 10u64.pow(d) + 987_654_321 % 10u64.pow(d)).chain([0, 7, 12345678]).collect();
+        let line = format!(",\"chunks_ns\":[{}]", numbers.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
+        assert!(split_chunks(&line, &mut chunks, &mut rest));
+        assert_eq!(chunks, numbers);
+        assert!(!all_digits(u64::from_le_bytes(*b"1234567:")) && !all_digits(u64::from_le_bytes(*b"/2345678")));
         for other in [
             r#"{"a":1,"chunks_ns": [1]}"#,
             r#"{"a":1,"chunks_ns":[1, 2]}"#,

@@ -52,7 +52,7 @@ struct Args {
     #[arg(long, conflicts_with = "format")]
     vllm_json: bool,
 
-    /// Percentiles to report, comma-separated (vLLM's --metric-percentiles; default 99 as vLLM).
+    /// Percentiles to report, comma-separated (vLLM's --metric-percentiles, same default).
     #[arg(long, value_delimiter = ',', default_value = "99")]
     percentiles: Vec<f64>,
 

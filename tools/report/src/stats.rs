@@ -83,6 +83,58 @@ impl Dist {
         }
     }
 
+    /// Records the gaps between successive `points` (a request's chunk times): the same as
+    /// `record` of each gap, in one pass (64 million gaps in a big run).
+    pub fn record_gaps(&mut self, points: &[u64]) {
+        if points.len() < 2 {
+            return;
+        }
+        if self.hist.is_none() && self.exact.len() + points.len() > EXACT_LIMIT {
+            for w in points.windows(2) {
+                self.record(w[1].saturating_sub(w[0]));
+            }
+            return;
+        }
+        let (mut min, mut max) = (u64::MAX, 0u64);
+        let (mut sum, mut sum_sq) = (0u128, 0u128);
+        match &mut self.hist {
+            Some(h) => {
+                for w in points.windows(2) {
+                    let v = w[1].saturating_sub(w[0]);
+                    h.saturating_record(v.min(HIST_MAX_NS));
+                    (min, max) = (min.min(v), max.max(v));
+                    sum += v as u128;
+                    sum_sq += (v as u128) * (v as u128);
+                }
+            }
+            None => {
+                for w in points.windows(2) {
+                    let v = w[1].saturating_sub(w[0]);
+                    self.exact.push(v);
+                    (min, max) = (min.min(v), max.max(v));
+                    sum += v as u128;
+                    sum_sq += (v as u128) * (v as u128);
+                }
+            }
+        }
+        if self.count == 0 || min < self.min {
+            self.min = min;
+        }
+        self.max = self.max.max(max);
+        self.count += points.len() as u64 - 1;
+        self.sum += sum;
+        match self.sum_sq.checked_add(sum_sq) {
+            Some(s) if !self.sq_overflow => self.sum_sq = s,
+            _ => {
+                if !self.sq_overflow {
+                    self.sq_overflow = true;
+                    self.sum_sq_f64 = self.sum_sq as f64;
+                }
+                self.sum_sq_f64 += sum_sq as f64;
+            }
+        }
+    }
+
     fn spill(&mut self) {
         let mut h = Histogram::<u32>::new_with_bounds(1, HIST_MAX_NS, 3).expect("valid histogram bounds");
         for &v in &self.exact {
@@ -222,6 +274,21 @@ mod tests {
         assert_eq!(s.mean, 4.0);
         assert!((s.std - 3.1622776601683795).abs() < 1e-12);
         assert!(s.exact);
+    }
+
+    #[test]
+    fn record_gaps_equals_recording_each_gap() {
+        for n in [3usize, EXACT_LIMIT / 50 + 7] {
+            let (mut a, mut b) = (Dist::new(), Dist::new());
+            for r in 0..60u64 {
+                let points: Vec<u64> = (0..n as u64).map(|i| r * 1000 + i * i * 37 + (i * r) % 11).collect();
+                a.record_gaps(&points);
+                for w in points.windows(2) {
+                    b.record(w[1] - w[0]);
+                }
+            }
+            assert_eq!(a.stats(&[50.0, 99.0]), b.stats(&[50.0, 99.0]));
+        }
     }
 
     #[test]

@@ -383,6 +383,9 @@ fn bad_input_names_file_and_line_and_exits_2() {
         assert!(out.stderr.contains(&want) && out.stderr.contains(msg), "case {i}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
     }
+    let out = run_with_stdin(&[], b"\n\n");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no records in the input"), "{}", out.stderr);
     let out = run(&["no-such-file.ndjson"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no-such-file.ndjson"), "{}", out.stderr);
