@@ -352,6 +352,8 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
         metadata: ObjectMeta { annotations: Some(annotations), ..meta(&labels) },
         spec: Some(DeploymentSpec {
             replicas: Some(1),
+            // The default 600 s would mark a slow but healthy model load as a failed rollout.
+            progress_deadline_seconds: Some((startup_s + 600) as i32),
             strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..Default::default() }),
             selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
             template: PodTemplateSpec {
@@ -363,6 +365,10 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
                     tolerations: Some(tolerations(opts)?),
                     runtime_class_name: opts.runtime_class.clone(),
                     termination_grace_period_seconds: Some(60),
+                    // Service links put `<SERVICE>_PORT=tcp://...` into the env; vLLM reads
+                    // `VLLM_*` variables and refuses to start when a Service named `vllm` sets
+                    // VLLM_PORT to a URI. The pod needs no service links.
+                    enable_service_links: Some(false),
                     ..Default::default()
                 }),
             },

@@ -302,6 +302,18 @@ fn deployments_are_internally_consistent() {
                 assert_eq!(labels.get(k), Some(v), "{file}: selector does not match the pod template");
             }
             assert_eq!(d.pointer("/spec/strategy/type").unwrap(), "Recreate");
+            assert_eq!(
+                d.pointer("/spec/template/spec/enableServiceLinks").unwrap(),
+                false,
+                "{file}: VLLM_* service env"
+            );
+            let startup = d.pointer("/spec/template/spec/containers/0/startupProbe").unwrap();
+            let budget_s = startup["periodSeconds"].as_i64().unwrap() * startup["failureThreshold"].as_i64().unwrap();
+            let deadline_s = d.pointer("/spec/progressDeadlineSeconds").unwrap().as_i64().unwrap();
+            assert!(
+                deadline_s > budget_s,
+                "{file}: a slow load would fail the rollout before the startup probe gives up"
+            );
             let c = d.pointer("/spec/template/spec/containers/0").unwrap();
             let res = &c["resources"];
             assert_eq!(
