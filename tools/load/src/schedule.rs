@@ -316,11 +316,12 @@ pub async fn dispatch(
     report
 }
 
-/// Sleeps until `due` with sub-millisecond precision: the tokio timer has 1 ms granularity,
-/// so it sleeps to within a millisecond and yields the rest of the way. False when the run was
-/// stopped meanwhile.
+/// Sleeps until `due` with sub-millisecond precision. A tokio timer can fire up to ~2 ms late
+/// (its wheel ticks in whole milliseconds and the driver's park timeout is rounded up too), so
+/// it sleeps to 2 ms before `due` and yields the rest of the way, letting responses be read
+/// meanwhile. False when the run was stopped meanwhile.
 async fn wait_until(due: Instant, phase: &mut watch::Receiver<Phase>) -> bool {
-    const SPIN: Duration = Duration::from_micros(1200);
+    const SPIN: Duration = Duration::from_micros(2500);
     loop {
         let now = Instant::now();
         if now >= due {
@@ -330,7 +331,7 @@ async fn wait_until(due: Instant, phase: &mut watch::Receiver<Phase>) -> bool {
             tokio::select! {
                 biased;
                 _ = phase.changed() => {}
-                _ = tokio::time::sleep_until((due - Duration::from_millis(1)).into()) => {}
+                _ = tokio::time::sleep_until((due - SPIN).into()) => {}
             }
         } else {
             tokio::task::yield_now().await;

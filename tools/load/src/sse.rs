@@ -76,9 +76,7 @@ impl SseSplitter {
     }
 }
 
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
-}
+use memchr::{memchr, memchr2};
 
 /// What one streamed message says.
 #[derive(Debug, Default, PartialEq)]
@@ -219,7 +217,7 @@ pub fn scan_chunk(p: &[u8]) -> Option<ChunkInfo> {
         let start = i + q + 1;
         let mut j = start;
         let end = loop {
-            let k = j + p[j..].iter().position(|&c| c == b'"' || c == b'\\')?;
+            let k = j + memchr2(b'"', b'\\', &p[j..])?;
             if p[k] == b'\\' {
                 j = k + 2;
             } else {
@@ -244,7 +242,7 @@ pub fn scan_chunk(p: &[u8]) -> Option<ChunkInfo> {
             b"error" => return None,
             b"finish_reason" => {
                 if let Some(s) = value.strip_prefix(b"\"") {
-                    let len = s.iter().position(|&b| b == b'"' || b == b'\\')?;
+                    let len = memchr2(b'"', b'\\', s)?;
                     if s[len] == b'\\' {
                         return None;
                     }
