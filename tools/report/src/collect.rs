@@ -9,6 +9,10 @@ use sb_records::{Input, ReadError, RecordReader, RunRecord, Sample};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::BufRead;
 
+/// Most `--group-by` values: each group keeps its own distributions, and a table of more rows
+/// than this is no longer a summary.
+const MAX_GROUPS: usize = 10_000;
+
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub percentiles: Vec<f64>,
@@ -82,11 +86,11 @@ impl Collector {
                             if fast {
                                 r.chunks_ns = std::mem::take(&mut chunks);
                             }
-                            self.add_result(&r);
+                            let added = self.add_result(&r);
                             if fast {
                                 chunks = std::mem::take(&mut r.chunks_ns);
                             }
-                            Ok(())
+                            added
                         }
                         Err(e) => Err(format!("bad result record: {}", serde_message(&e))),
                     }
@@ -120,10 +124,11 @@ impl Collector {
         Ok(())
     }
 
-    pub fn add_result(&mut self, r: &LeanResult<'_>) {
+    /// Adds one result; the error is about a `--group-by` with too many values.
+    pub fn add_result(&mut self, r: &LeanResult<'_>) -> Result<(), String> {
         if r.warmup {
             self.warmup_skipped += 1;
-            return;
+            return Ok(());
         }
         self.results += 1;
         if self.api.is_none() {
@@ -150,6 +155,11 @@ impl Collector {
             match self.groups.get_mut(&key) {
                 Some(a) => a.add(r, &o),
                 None => {
+                    if self.groups.len() >= MAX_GROUPS {
+                        return Err(format!(
+                            "--group-by {field}: more than {MAX_GROUPS} distinct values; group by a coarser field"
+                        ));
+                    }
                     let mut a = Aggregate::new();
                     a.add(r, &o);
                     self.groups.insert(key, a);
@@ -167,6 +177,7 @@ impl Collector {
                 entry.shards.insert(shard.to_string());
             }
         }
+        Ok(())
     }
 }
 

@@ -30,6 +30,8 @@ pub struct LoadInfo {
     /// The concurrency cap, when there was one (vLLM's "Maximum request concurrency").
     pub max_concurrency: Option<u64>,
     pub tokenizer: Option<String>,
+    /// vLLM's `burstiness` of a single-stage run: 1 for Poisson, the gamma shape for `gamma:R:B`.
+    pub burstiness: Option<f64>,
     /// Other scalar fields of a single run record, printed as they are.
     pub other: Vec<(String, Value)>,
     /// Why the run is not trustworthy; empty when it is (or when nothing says otherwise).
@@ -91,6 +93,11 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
         if let Some(c) = lookup(x, "load.concurrency").or_else(|| x.get("max_concurrency")).and_then(Value::as_u64) {
             info.max_concurrency = Some(info.max_concurrency.unwrap_or(0) + c);
         }
+        if let Some(Value::Array(stages)) = lookup(x, "load.stages") {
+            if let [Value::String(stage)] = stages.as_slice() {
+                info.burstiness = burstiness(stage);
+            }
+        }
         if info.tokenizer.is_none() {
             info.tokenizer = lookup(x, "load.tokenizer").and_then(Value::as_str).map(str::to_string);
         }
@@ -150,6 +157,17 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
     info
 }
 
+/// vLLM's burstiness of an sb-load arrival process (`poisson:R` = 1, `gamma:R:B` = B).
+fn burstiness(stage: &str) -> Option<f64> {
+    let process = stage.split('@').next()?;
+    let mut parts = process.split(':');
+    match parts.next()? {
+        "poisson" => Some(1.0),
+        "gamma" => parts.nth(1)?.parse().ok(),
+        _ => None,
+    }
+}
+
 fn add(acc: &mut Option<f64>, v: Option<f64>) {
     if let Some(v) = v {
         *acc = Some(acc.unwrap_or(0.0) + v);
@@ -184,6 +202,9 @@ mod tests {
         assert_eq!(info.target_rate, Some(100.0));
         assert_eq!(info.lateness_p99_ms, Some(25.0));
         assert_eq!(info.max_concurrency, Some(64));
+        assert_eq!(burstiness("gamma:10:0.5"), Some(0.5));
+        assert_eq!(burstiness("poisson:3@30s"), Some(1.0));
+        assert_eq!(burstiness("constant:3"), None);
         assert_eq!(info.problems.len(), 2, "{:?}", info.problems);
         assert!(info.problems[0].starts_with("r shard 0/2: sent at 80.00"), "{:?}", info.problems);
         assert_eq!(info.notes.len(), 1);

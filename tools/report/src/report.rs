@@ -245,7 +245,10 @@ fn load_json(l: &LoadInfo) -> Value {
     m.insert("send_lateness_p50_ms".into(), opt(l.lateness_p50_ms));
     m.insert("send_lateness_p99_ms".into(), opt(l.lateness_p99_ms));
     m.insert("send_lateness_max_ms".into(), opt(l.lateness_max_ms));
+    m.insert("max_concurrency".into(), json!(l.max_concurrency));
+    m.insert("burstiness".into(), opt(l.burstiness));
     m.insert("problems".into(), json!(l.problems));
+    m.insert("notes".into(), json!(l.notes));
     Value::Object(m)
 }
 

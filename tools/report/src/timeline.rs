@@ -13,16 +13,36 @@ const EXACT_SPANS: usize = 200_000;
 /// Room left before the first timestamp seen, so that out-of-order results rarely shift the grid.
 const GRID_MARGIN_MS: u64 = 10_000;
 
+/// Every event, while there are few: what small runs and most `--group-by` groups keep.
 #[derive(Clone, Debug, Default)]
-pub struct Timeline {
-    token_ns: Option<Vec<u64>>,
-    spans_ns: Option<Vec<(u64, u64)>>,
-    min_start_ns: Option<u64>,
-    max_end_ns: u64,
+struct Exact {
+    /// Arrival of every chunk of a successful request.
+    tokens_ns: Vec<u64>,
+    /// `[sent, end)` of every successful request.
+    spans_ns: Vec<(u64, u64)>,
+}
+
+/// Counts per millisecond, once there are too many events to keep.
+#[derive(Clone, Debug, Default)]
+struct Grid {
     base_ms: u64,
     tokens_ms: Vec<u32>,
     starts_ms: Vec<u32>,
     ends_ms: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    min_start_ns: Option<u64>,
+    max_end_ns: u64,
+    exact: Option<Exact>,
+    grid: Grid,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new()
+    }
 }
 
 /// One point per second from the first start: (seconds, output tokens, completed requests,
@@ -35,53 +55,7 @@ pub struct SecondBin {
     pub in_flight_max: u64,
 }
 
-impl Timeline {
-    pub fn new() -> Timeline {
-        Timeline { token_ns: Some(Vec::new()), spans_ns: Some(Vec::new()), ..Default::default() }
-    }
-
-    /// A successful request: sent at `start_ns`, last chunk at `end_ns`, chunks at `start_ns + offset`.
-    pub fn add(&mut self, start_ns: u64, end_ns: u64, chunk_offsets_ns: &[u64]) {
-        let end_ns = end_ns.max(start_ns);
-        self.min_start_ns = Some(self.min_start_ns.map_or(start_ns, |m| m.min(start_ns)));
-        self.max_end_ns = self.max_end_ns.max(end_ns);
-        let s = self.cell(start_ns);
-        self.starts_ms[s] += 1;
-        let e = self.cell(end_ns);
-        self.ends_ms[e] += 1;
-        // Chunks move forward in time: make room for the first and last, then count with one
-        // bounds check each (this loop sees 64 million chunks in a big run).
-        if let (Some(&first), Some(&last)) = (chunk_offsets_ns.first(), chunk_offsets_ns.last()) {
-            self.cell(start_ns + first);
-            self.cell(start_ns + last);
-            let base_ns = self.base_ms * 1_000_000;
-            for &off in chunk_offsets_ns {
-                let at = (start_ns + off).checked_sub(base_ns).map(|d| (d / 1_000_000) as usize);
-                match at.and_then(|i| self.tokens_ms.get_mut(i)) {
-                    Some(n) => *n += 1,
-                    None => {
-                        let c = self.cell(start_ns + off);
-                        self.tokens_ms[c] += 1;
-                    }
-                }
-            }
-        }
-        if let Some(t) = &mut self.token_ns {
-            if t.len() + chunk_offsets_ns.len() > EXACT_TOKEN_EVENTS {
-                self.token_ns = None;
-            } else {
-                t.extend(chunk_offsets_ns.iter().map(|o| start_ns + o));
-            }
-        }
-        if let Some(sp) = &mut self.spans_ns {
-            if sp.len() >= EXACT_SPANS {
-                self.spans_ns = None;
-            } else {
-                sp.push((start_ns, end_ns));
-            }
-        }
-    }
-
+impl Grid {
     fn cell(&mut self, t_ns: u64) -> usize {
         let ms = t_ns / 1_000_000;
         if self.tokens_ms.is_empty() {
@@ -104,9 +78,72 @@ impl Timeline {
         i
     }
 
+    fn add_span(&mut self, start_ns: u64, end_ns: u64) {
+        let s = self.cell(start_ns);
+        self.starts_ms[s] += 1;
+        let e = self.cell(end_ns);
+        self.ends_ms[e] += 1;
+    }
+
+    fn add_tokens(&mut self, start_ns: u64, chunk_offsets_ns: &[u64]) {
+        // Chunks move forward in time: make room for the first and last, then count with one
+        // bounds check each (this loop sees 64 million chunks in a big run).
+        let (Some(&first), Some(&last)) = (chunk_offsets_ns.first(), chunk_offsets_ns.last()) else { return };
+        self.cell(start_ns + first);
+        self.cell(start_ns + last);
+        let base_ns = self.base_ms * 1_000_000;
+        for &off in chunk_offsets_ns {
+            let at = (start_ns + off).checked_sub(base_ns).map(|d| (d / 1_000_000) as usize);
+            match at.and_then(|i| self.tokens_ms.get_mut(i)) {
+                Some(n) => *n += 1,
+                None => {
+                    let c = self.cell(start_ns + off);
+                    self.tokens_ms[c] += 1;
+                }
+            }
+        }
+    }
+
+    fn from_exact(ex: &Exact) -> Grid {
+        let mut g = Grid::default();
+        for &(s, e) in &ex.spans_ns {
+            g.add_span(s, e);
+        }
+        for &t in &ex.tokens_ns {
+            let c = g.cell(t);
+            g.tokens_ms[c] += 1;
+        }
+        g
+    }
+}
+
+impl Timeline {
+    pub fn new() -> Timeline {
+        Timeline { min_start_ns: None, max_end_ns: 0, exact: Some(Exact::default()), grid: Grid::default() }
+    }
+
+    /// A successful request: sent at `start_ns`, last chunk at `end_ns`, chunks at `start_ns + offset`.
+    pub fn add(&mut self, start_ns: u64, end_ns: u64, chunk_offsets_ns: &[u64]) {
+        let end_ns = end_ns.max(start_ns);
+        self.min_start_ns = Some(self.min_start_ns.map_or(start_ns, |m| m.min(start_ns)));
+        self.max_end_ns = self.max_end_ns.max(end_ns);
+        if let Some(ex) = &mut self.exact {
+            if ex.tokens_ns.len() + chunk_offsets_ns.len() <= EXACT_TOKEN_EVENTS && ex.spans_ns.len() < EXACT_SPANS {
+                ex.tokens_ns.extend(chunk_offsets_ns.iter().map(|o| start_ns + o));
+                ex.spans_ns.push((start_ns, end_ns));
+                return;
+            }
+            // Too many events to keep: from now on, counts per millisecond.
+            self.grid = Grid::from_exact(ex);
+            self.exact = None;
+        }
+        self.grid.add_span(start_ns, end_ns);
+        self.grid.add_tokens(start_ns, chunk_offsets_ns);
+    }
+
     /// Whether the peaks below come from exact event times (else from the 1 ms grid).
     pub fn exact(&self) -> bool {
-        self.token_ns.is_some() && self.spans_ns.is_some()
+        self.exact.is_some()
     }
 
     /// vLLM's "Peak output token throughput (tok/s)": the most chunks in one whole second,
@@ -120,16 +157,17 @@ impl Timeline {
             }
             per_s[sec] += n;
         };
-        match &self.token_ns {
-            Some(times) => {
-                for &t in times {
-                    bump(((t.saturating_sub(min_start)) / 1_000_000_000) as usize, 1);
+        match &self.exact {
+            Some(ex) => {
+                for &t in &ex.tokens_ns {
+                    bump((t.saturating_sub(min_start) / 1_000_000_000) as usize, 1);
                 }
             }
             None => {
-                for (i, &n) in self.tokens_ms.iter().enumerate() {
+                let g = &self.grid;
+                for (i, &n) in g.tokens_ms.iter().enumerate() {
                     if n > 0 {
-                        let t = (self.base_ms + i as u64) * 1_000_000;
+                        let t = (g.base_ms + i as u64) * 1_000_000;
                         bump((t.saturating_sub(min_start) / 1_000_000_000) as usize, n as u64);
                     }
                 }
@@ -140,10 +178,10 @@ impl Timeline {
 
     /// vLLM's "Peak concurrent requests": the most requests whose `[start, end)` overlap.
     pub fn peak_concurrency(&self) -> u64 {
-        match &self.spans_ns {
-            Some(spans) => {
-                let mut events: Vec<(u64, i64)> = Vec::with_capacity(spans.len() * 2);
-                for &(s, e) in spans {
+        match &self.exact {
+            Some(ex) => {
+                let mut events: Vec<(u64, i64)> = Vec::with_capacity(ex.spans_ns.len() * 2);
+                for &(s, e) in &ex.spans_ns {
                     events.push((s, 1));
                     events.push((e, -1));
                 }
@@ -157,11 +195,12 @@ impl Timeline {
                 peak as u64
             }
             None => {
+                let g = &self.grid;
                 let (mut cur, mut peak) = (0i64, 0i64);
-                for i in 0..self.starts_ms.len() {
-                    cur += self.starts_ms[i] as i64;
+                for i in 0..g.starts_ms.len() {
+                    cur += g.starts_ms[i] as i64;
                     peak = peak.max(cur);
-                    cur -= self.ends_ms[i] as i64;
+                    cur -= g.ends_ms[i] as i64;
                 }
                 peak as u64
             }
@@ -171,16 +210,24 @@ impl Timeline {
     /// Per-second bins from the first start to the last end, for plots.
     pub fn seconds(&self) -> Vec<SecondBin> {
         let Some(min_start) = self.min_start_ns else { return Vec::new() };
+        let replayed;
+        let g = match &self.exact {
+            Some(ex) => {
+                replayed = Grid::from_exact(ex);
+                &replayed
+            }
+            None => &self.grid,
+        };
         let first_ms = min_start / 1_000_000;
         let last_ms = self.max_end_ns / 1_000_000;
         let mut out: Vec<SecondBin> = Vec::new();
         let mut in_flight = 0i64;
-        for ms in self.base_ms..=last_ms {
-            let i = (ms - self.base_ms) as usize;
-            if i >= self.starts_ms.len() {
+        for ms in g.base_ms..=last_ms {
+            let i = (ms - g.base_ms) as usize;
+            if i >= g.starts_ms.len() {
                 break;
             }
-            in_flight += self.starts_ms[i] as i64;
+            in_flight += g.starts_ms[i] as i64;
             if ms >= first_ms {
                 let sec = ((ms - first_ms) / 1000) as usize;
                 if sec >= out.len() {
@@ -188,11 +235,11 @@ impl Timeline {
                     out[sec].t_s = sec as f64;
                 }
                 let b = &mut out[sec];
-                b.tokens += self.tokens_ms[i] as u64;
-                b.completed += self.ends_ms[i] as u64;
+                b.tokens += g.tokens_ms[i] as u64;
+                b.completed += g.ends_ms[i] as u64;
                 b.in_flight_max = b.in_flight_max.max(in_flight.max(0) as u64);
             }
-            in_flight -= self.ends_ms[i] as i64;
+            in_flight -= g.ends_ms[i] as i64;
         }
         out
     }
@@ -231,8 +278,8 @@ mod tests {
             t.add(t0 + i * S / 10, t0 + i * S / 10 + S / 4, &[S / 20, S / 8]);
         }
         let (p, c) = (t.peak_output_tokens_per_s(), t.peak_concurrency());
-        t.token_ns = None;
-        t.spans_ns = None;
+        t.grid = Grid::from_exact(t.exact.as_ref().unwrap());
+        t.exact = None;
         assert_eq!(t.peak_output_tokens_per_s(), p);
         assert_eq!(t.peak_concurrency(), c);
     }

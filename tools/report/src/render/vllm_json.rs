@@ -55,7 +55,7 @@ pub fn render(r: &Report) -> Map<String, Value> {
             None => json!("inf"),
         },
     );
-    m.insert("burstiness".into(), other(r, "burstiness"));
+    m.insert("burstiness".into(), r.load.burstiness.map_or_else(|| other(r, "burstiness"), |b| json!(b)));
     m.insert("max_concurrency".into(), r.load.max_concurrency.map_or(Value::Null, |c| json!(c)));
     m.insert("duration".into(), json!(t.duration_s));
     m.insert("completed".into(), json!(t.completed));
