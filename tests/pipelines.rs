@@ -1,0 +1,500 @@
+//! pipelines/: every target run the way users run it, with the debug binaries (SB_BIN) and short
+//! durations. Local variants run against sb-sim; cluster variants run against the fake kubectl
+//! in testdata/pipelines (on PATH), which records its calls and the manifests applied, so the
+//! tests check what a cluster would have been asked to do.
+//!
+//! Needs bash and jq (CI installs jq in .ci/setup) and every tool built
+//! (`cargo build --workspace --bins`).
+
+use sb_testkit::{bin, root, tempdir, testdata};
+use serde_json::Value;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn require_jq() {
+    let ok = Command::new("jq").arg("--version").stdout(Stdio::null()).status().map(|s| s.success());
+    assert!(matches!(ok, Ok(true)), "jq is needed by pipelines/ and its tests: apt-get install jq (.ci/setup does)");
+}
+
+/// The directory of the built binaries, after checking that all the pipelines use are there.
+fn sb_bin() -> PathBuf {
+    for tool in ["sb-sim", "sb-load", "sb-sample", "sb-scrape", "sb-report", "sb-deploy"] {
+        bin(tool);
+    }
+    bin("sb-sim").parent().unwrap().to_path_buf()
+}
+
+struct Run {
+    out: Output,
+    dir: PathBuf,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    fn file(&self, rel: &str) -> String {
+        fs::read_to_string(self.dir.join(rel)).unwrap_or_else(|e| panic!("{rel} in the run directory: {e}"))
+    }
+    fn assert_ok(&self) {
+        assert_eq!(self.code(), 0, "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+    }
+}
+
+fn pipeline_command(script: &str, run_dir: &Path, env: &[(&str, &str)]) -> Command {
+    require_jq();
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("pipelines").join(format!("{script}.sh")))
+        .current_dir(root())
+        .env("SB_BIN", sb_bin())
+        .env("RUN_DIR", run_dir)
+        // The tests check the pipelines, not the timing of a busy two-core machine.
+        .env("MAX_LAG", "1000")
+        .env_remove("KUBECONTEXT")
+        .env_remove("PROMETHEUS")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn pipeline(script: &str, env: &[(&str, &str)]) -> Run {
+    let dir = tempdir(&format!("pipe-{script}")).join("run");
+    let out = pipeline_command(script, &dir, env).output().expect("run bash");
+    Run { out, dir }
+}
+
+/// A cluster variant: the fake kubectl first on PATH, its record directory returned too.
+fn cluster_pipeline(script: &str, env: &[(&str, &str)]) -> (Run, PathBuf) {
+    let fake = tempdir(&format!("kubectl-{script}"));
+    let path = format!("{}:{}", testdata("pipelines").display(), std::env::var("PATH").unwrap_or_default());
+    let tokenizer = testdata("pipelines/tokenizers/qwen3-0.6b");
+    let mut all: Vec<(&str, &str)> = vec![
+        ("KUBECONTEXT", "test-cluster"),
+        ("NAMESPACE", "bench"),
+        ("PATH", &path),
+        ("FAKE_KUBECTL_DIR", fake.to_str().unwrap()),
+        ("POLL_SECONDS", "0.1"),
+        ("TOKENIZER", tokenizer.to_str().unwrap()),
+    ];
+    all.extend_from_slice(env);
+    let dir = tempdir(&format!("pipe-{script}")).join("run");
+    let mut cmd = pipeline_command(script, &dir, &[]);
+    for (k, v) in &all {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run bash");
+    (Run { out, dir }, fake)
+}
+
+fn calls(fake: &Path) -> Vec<String> {
+    fs::read_to_string(fake.join("calls.log")).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// The manifests the fake cluster was given, in order.
+fn applied(fake: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(fake)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("applied-"))
+        .collect();
+    files.sort_by_key(|p| {
+        let name = p.file_stem().unwrap().to_str().unwrap().to_string();
+        name.trim_start_matches("applied-").parse::<u32>().unwrap()
+    });
+    files.iter().map(|p| fs::read_to_string(p).unwrap()).collect()
+}
+
+fn records(text: &str) -> Vec<Value> {
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+fn of_kind<'a>(recs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    recs.iter().filter(|r| r["kind"] == kind).collect()
+}
+
+fn summary(run: &Run, files: &[&str]) -> Value {
+    let out = Command::new(bin("sb-report"))
+        .args(files.iter().map(|f| run.dir.join(f)))
+        .args(["--format", "json", "--max-lag-ms", "1000"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).expect("sb-report --format json")
+}
+
+/// The local port of `--url http://127.0.0.1:PORT` in the run's commands.sh.
+fn sim_port(commands: &str) -> u16 {
+    let at = commands.find("--url http://127.0.0.1:").expect("an sb-load --url in commands.sh") + 23;
+    commands[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+fn port_closed(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_err()
+}
+
+#[test]
+fn demo_reports_client_and_server_metrics_and_keeps_its_inputs() {
+    let run = pipeline("demo", &[("N", "60"), ("RATE", "poisson:30")]);
+    run.assert_ok();
+    let stdout = run.stdout();
+    assert!(stdout.contains("Serving Benchmark Result"), "{stdout}");
+    assert!(stdout.contains("Server metrics (run window)"), "{stdout}");
+    assert!(stdout.contains("vllm:generation_tokens_total"), "{stdout}");
+
+    let requests = records(&run.file("requests.ndjson"));
+    assert_eq!(requests.len(), 60);
+    assert!(requests.iter().all(|r| r["kind"] == "request" && r["dataset"] == "random"));
+    let results = records(&run.file("results.ndjson"));
+    assert_eq!(of_kind(&results, "result").len(), 60);
+    assert_eq!(of_kind(&results, "run").len(), 1);
+    let samples = records(&run.file("metrics.ndjson"));
+    assert!(!samples.is_empty() && samples.iter().all(|s| s["kind"] == "sample" && s["source"] == "endpoint"));
+
+    // The sim's own token counter over the run window equals what the client received: the
+    // poller started before the first request and stopped after the last.
+    let s = summary(&run, &["results.ndjson", "metrics.ndjson"]);
+    let generated = s["server_metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "vllm:generation_tokens_total")
+        .expect("generation tokens counter")["delta"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(generated, s["total_output_tokens"].as_f64().unwrap(), "{s}");
+    assert_eq!(s["total_output_tokens"], 60 * 64);
+
+    // The inputs that made the results: variables, versions, exact commands.
+    assert!(run.file("run.env").contains("N=60"));
+    assert!(run.file("run.env").contains("RATE=poisson:30"));
+    assert!(run.file("versions.txt").contains("sb-load "));
+    let commands = run.file("commands.sh");
+    for tool in ["sb-sample random -n 60", "sb-sim ", "sb-scrape --endpoint", "sb-load --url", "sb-report "] {
+        assert!(commands.contains(tool), "{tool} missing from commands.sh:\n{commands}");
+    }
+    assert!(report_exists(&run.dir));
+    // Cleaned up: the sim is gone.
+    assert!(port_closed(sim_port(&commands)), "sb-sim still listening after the demo");
+}
+
+fn report_exists(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("report.txt")).map(|r| r.contains("Successful requests:")).unwrap_or(false)
+}
+
+#[test]
+fn a_run_directory_is_reused_only_when_a_pipeline_made_it() {
+    let base = tempdir("pipe-rerun");
+    // A directory a pipeline did not make is refused (exit 2) and left alone.
+    let foreign = base.join("mine");
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    let out = pipeline_command("startup", &foreign, &[("LOGS", " ")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was not made by a pipeline"));
+    assert_eq!(fs::read_to_string(foreign.join("notes.txt")).unwrap(), "keep me");
+
+    // The same RUN_DIR twice: the second run replaces the first.
+    let dir = base.join("run");
+    let log = testdata("pipelines/logs/vllm-startup-0.9.0.1.log");
+    let env = [("LOGS", log.to_str().unwrap()), ("MODELS", "m1")];
+    for _ in 0..2 {
+        let out = pipeline_command("startup", &dir, &env).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let servers: Vec<_> = fs::read_dir(dir.join("servers")).unwrap().collect();
+    assert_eq!(servers.len(), 2, "one sim and one log, not duplicated by the re-run");
+}
+
+#[test]
+fn ctrl_c_stops_the_sim_and_keeps_what_was_done() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempdir("pipe-int").join("run");
+    // A long run (1,000 requests at 20/s), interrupted after its first results.
+    let mut cmd = pipeline_command("demo", &dir, &[("N", "1000"), ("RATE", "20")]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let results = dir.join("results.ndjson");
+    while fs::read_to_string(&results).map(|r| r.lines().count() < 5).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "no results within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let port = sim_port(&fs::read_to_string(dir.join("commands.sh")).unwrap());
+    // Ctrl-C in a terminal signals the whole foreground process group.
+    let pgid = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &pgid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "the pipeline took too long to stop");
+    assert_ne!(status.code(), Some(0), "an interrupted run is not a success: {stderr}");
+    assert!(port_closed(port), "sb-sim still listening after Ctrl-C: {stderr}");
+    let done = records(&fs::read_to_string(&results).unwrap());
+    let n = of_kind(&done, "result").len();
+    assert!((5..1000).contains(&n), "{n} results kept");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
+#[test]
+fn scale_out_locally_merges_every_shard_into_one_report() {
+    let run = pipeline("scale-out", &[("N", "60"), ("SHARDS", "3"), ("RATE", "poisson:60"), ("OUTPUT_LEN", "8")]);
+    run.assert_ok();
+    let mut ids = vec![];
+    for i in 0..3 {
+        let recs = records(&run.file(&format!("shards/shard-{i}.ndjson")));
+        let results = of_kind(&recs, "result");
+        assert!(!results.is_empty());
+        assert!(results.iter().all(|r| r["shard"] == format!("{i}/3")));
+        ids.extend(results.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "the shards together sent every request once");
+    assert!(run.stdout().contains("Successful requests:                     60"), "{}", run.stdout());
+    let shards_md = run.file("shards.md");
+    for i in 0..3 {
+        assert!(shards_md.contains(&format!("| {i}/3 |")), "{shards_md}");
+    }
+}
+
+#[test]
+fn scale_out_in_a_cluster_runs_an_indexed_job_and_gathers_its_pods() {
+    let (run, fake) = cluster_pipeline("scale-out", &[("N", "16"), ("SHARDS", "2"), ("RATE", "poisson:12")]);
+    run.assert_ok();
+    let calls = calls(&fake);
+    let find = |needle: &str| {
+        calls.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no `{needle}` call in {calls:#?}"))
+    };
+    assert!(calls.iter().all(|c| c.starts_with("--context test-cluster -n bench ")), "{calls:#?}");
+    let (cm, manifests) = (find("apply -f"), find("manifests.yaml"));
+    assert!(cm < manifests, "the requests are applied before the Job reads them");
+    let rollout = find("rollout status deployment/vllm-qwen3-0-6b");
+    let logs0 = find("-0-fake -c sb-load");
+    let logs1 = find("-1-fake -c sb-load");
+    let delete = find("delete -f");
+    assert!(manifests < rollout && rollout < logs0 && logs0 < logs1 && logs1 < delete, "{calls:#?}");
+    assert!(
+        calls.iter().filter(|c| c.contains(" delete -f ")).count() == 2,
+        "manifests and requests deleted: {calls:#?}"
+    );
+
+    // What the cluster was given: the requests in a ConfigMap, the server, an indexed Job of 2.
+    let applied = applied(&fake);
+    let configmap: Value = serde_json::from_str(&applied[0]).unwrap();
+    assert_eq!(configmap["kind"], "ConfigMap");
+    assert_eq!(configmap["metadata"]["namespace"], "bench");
+    assert_eq!(configmap["data"]["requests.ndjson"].as_str().unwrap(), run.file("requests.ndjson"));
+    let yaml = &applied[1];
+    for needle in [
+        "kind: Deployment",
+        "kind: Job",
+        "completionMode: Indexed",
+        "completions: 2",
+        "$(JOB_COMPLETION_INDEX)/2",
+        "poisson:12",
+        "--max-lag=1000",
+    ] {
+        assert!(yaml.contains(needle), "{needle} not in the applied manifests:\n{yaml}");
+    }
+    assert_eq!(yaml, &run.file("shards/manifests.yaml"), "the run directory keeps the manifests it applied");
+    // The pods' logs, stderr lines dropped, are the shards' results; sb-report merged them.
+    for i in 0..2 {
+        let got = run.file(&format!("shards/shard-{i}.ndjson"));
+        let fixture = fs::read_to_string(testdata(&format!("pipelines/results/shard-{i}.ndjson"))).unwrap();
+        assert_eq!(got, fixture);
+    }
+    assert!(run.stdout().contains("Successful requests:                     16"), "{}", run.stdout());
+}
+
+#[test]
+fn sweep_locally_runs_the_points_that_fit_and_reports_the_others() {
+    let run = pipeline("sweep", &[("N", "20"), ("RATE", "poisson:40"), ("OUTPUT_LEN", "8")]);
+    run.assert_ok();
+    let table = run.file("sweep.md");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| p0")).collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    // max-model-len 131072 does not fit a 24 GB GPU with Llama-3.1-8B; 16384 does.
+    for row in &rows[..2] {
+        assert!(row.contains("max-model-len=131072") && row.contains("does not fit"), "{row}");
+    }
+    for row in &rows[2..] {
+        assert!(row.contains("max-model-len=16384") && row.contains("| 20 | 0 |") && row.ends_with("| ok |"), "{row}");
+    }
+    // Each point ran against a sim shaped like it: the KV capacity sb-deploy computed.
+    let plan = records(&run.file("plan.ndjson"));
+    let kv = plan[2]["fit"]["kv_capacity_tokens"].as_u64().unwrap();
+    let commands = run.file("commands.sh");
+    assert!(commands.contains(&format!("--max-num-seqs 128 --max-model-len 16384 --kv-tokens {kv}")), "{commands}");
+    assert!(commands.contains(&format!("--max-num-seqs 256 --max-model-len 16384 --kv-tokens {kv}")), "{commands}");
+    let p3 = records(&run.file("points/p03/results.ndjson"));
+    assert!(of_kind(&p3, "result").iter().all(|r| r["tags"]["point"] == "p03"));
+    assert!(!run.dir.join("points/p01/results.ndjson").exists(), "a point that does not fit is not run");
+}
+
+#[test]
+fn sweep_in_a_cluster_applies_each_point_and_reports_a_server_that_never_got_ready() {
+    let (run, fake) = cluster_pipeline("sweep", &[("N", "8"), ("FAKE_KUBECTL_NOT_READY", "-p04$")]);
+    assert_eq!(run.code(), 1, "a point that failed fails the sweep: {}", run.stderr());
+    let table = run.file("sweep.md");
+    let row = |p: &str| table.lines().find(|l| l.starts_with(&format!("| {p} |"))).unwrap().to_string();
+    assert!(row("p01").contains("does not fit"));
+    assert!(row("p03").ends_with("| ok |"), "{}", row("p03"));
+    assert!(row("p04").contains("failed: the server did not become ready"), "{}", row("p04"));
+    let calls = calls(&fake);
+    // Points that do not fit never reach the cluster; the others are applied and deleted.
+    assert!(!calls.iter().any(|c| c.contains("-p01") || c.contains("-p02")), "{calls:#?}");
+    for p in ["p03", "p04"] {
+        assert!(calls.iter().any(|c| c.contains(&format!("rollout status deployment/vllm-llama-3-1-8b-instruct-{p}"))));
+        assert!(
+            calls
+                .iter()
+                .any(|c| c
+                    .contains(&format!("delete -f {}", run.dir.join(format!("points/{p}/manifests.yaml")).display()))),
+            "{calls:#?}"
+        );
+    }
+    assert!(calls.iter().any(|c| c.contains("logs deployment/vllm-llama-3-1-8b-instruct-p04 --tail=200")));
+    let p03 = run.file("points/p03/manifests.yaml");
+    assert!(p03.contains("--max-num-seqs") && p03.contains("\"128\"") && p03.contains("--max-model-len"), "{p03}");
+    assert!(p03.contains("--tag=point=p03"), "{p03}");
+}
+
+#[test]
+fn io_study_locally_makes_one_table_grouped_by_model_and_task() {
+    let run = pipeline(
+        "io-study",
+        &[
+            ("MODELS", "Qwen/Qwen3-0.6B facebook/opt-125m"),
+            ("TASKS", "question-answering:mmlu chatbot:openchat"),
+            ("N", "8"),
+        ],
+    );
+    run.assert_ok();
+    let table = run.file("study.md");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    for model in ["Qwen/Qwen3-0.6B", "facebook/opt-125m"] {
+        for (task, dataset) in [("question-answering", "mmlu"), ("chatbot", "openchat")] {
+            assert!(
+                rows.iter()
+                    .any(|r| r.starts_with(&format!("| {model} | {task} | {dataset} |")) && r.ends_with("| ok |")),
+                "{model} {task}: {table}"
+            );
+        }
+    }
+    // MMLU answers are one token; the chatbot sends every turn of 8 conversations.
+    let mmlu = records(&run.file("cells/qwen-qwen3-0.6b/question-answering-mmlu/results.ndjson"));
+    assert_eq!(of_kind(&mmlu, "result").len(), 8);
+    assert!(of_kind(&mmlu, "result")
+        .iter()
+        .all(|r| r["usage"]["completion_tokens"] == 1 && r["tags"]["model"] == "Qwen/Qwen3-0.6B"));
+    let chat = records(&run.file("cells/facebook-opt-125m/chatbot-openchat/results.ndjson"));
+    assert!(of_kind(&chat, "result").len() > 8, "more turns than conversations");
+    // Every run has its own server metrics, and the sim answered under the model's name.
+    let samples = records(&run.file("cells/facebook-opt-125m/chatbot-openchat/metrics.ndjson"));
+    assert!(samples.iter().any(|s| s["labels"]["model_name"] == "facebook/opt-125m"));
+    let grouped = run.file("by-model-task.md");
+    assert!(grouped.contains("Qwen/Qwen3-0.6B question-answering mmlu"), "{grouped}");
+    assert!(grouped.contains("facebook/opt-125m chatbot openchat"), "{grouped}");
+}
+
+#[test]
+fn io_study_in_a_cluster_keeps_one_server_per_model_and_stages_requests_on_a_pvc() {
+    let (run, fake) = cluster_pipeline(
+        "io-study",
+        &[
+            ("MODELS", "Qwen/Qwen3-0.6B"),
+            ("TASKS", "question-answering:mmlu single-prompt:humaneval"),
+            ("N", "4"),
+            ("DATASETS", "local"),
+            ("REQUESTS_PVC", "workload"),
+        ],
+    );
+    run.assert_ok();
+    let calls = calls(&fake);
+    // Requests copied onto the claim through a staging pod, one per task.
+    assert_eq!(calls.iter().filter(|c| c.contains(" cp ") && c.contains("bench/sb-stage-")).count(), 2, "{calls:#?}");
+    let manifests = run.file("cells/qwen-qwen3-0.6b/question-answering-mmlu/manifests.yaml");
+    assert!(manifests.contains("claimName: workload"), "{manifests}");
+    assert!(manifests.contains("--tag=task=question-answering"), "{manifests}");
+    // Each task's Job is deleted after it; the server once, at the end of the model.
+    assert_eq!(calls.iter().filter(|c| c.contains(" delete job ")).count(), 2, "{calls:#?}");
+    let server_deletes: Vec<_> = calls
+        .iter()
+        .filter(|c| c.contains(" delete -f ") && c.ends_with("manifests.yaml --ignore-not-found"))
+        .collect();
+    assert_eq!(server_deletes.len(), 1, "{calls:#?}");
+    assert!(calls.last().unwrap().contains("manifests.yaml"), "the server goes last: {calls:#?}");
+    let table = run.file("study.md");
+    assert_eq!(table.lines().filter(|l| l.ends_with("| ok |")).count(), 2, "{table}");
+}
+
+#[test]
+fn stress_writes_partial_reports_while_the_load_runs() {
+    let run = pipeline("stress", &[("DURATION", "4s"), ("REPORT_EVERY", "1s"), ("RATE", "poisson:10")]);
+    run.assert_ok();
+    let partials: Vec<_> = fs::read_dir(run.dir.join("partial")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(partials.len() >= 2, "{partials:?}");
+    let requests = records(&run.file("requests.ndjson"));
+    // Sonnet, chat API, 2 output tokens, prefix lines shared.
+    assert!(requests.iter().all(|r| r["api"] == "chat" && r["max_tokens"] == 2 && r["dataset"] == "sonnet"));
+    let s = summary(&run, &["results.ndjson"]);
+    assert!(s["completed"].as_u64().unwrap() >= 20, "{s}");
+    assert!(s["duration_s"].as_f64().unwrap() < 8.0, "--duration stops the load: {s}");
+    assert!(run.stderr().contains("done, 0 failed"), "progress lines: {}", run.stderr());
+    assert!(run.stdout().contains("Server metrics (run window)"));
+}
+
+#[test]
+fn startup_parses_the_server_log_of_each_model_and_load_format() {
+    let (run, fake) = cluster_pipeline(
+        "startup",
+        &[("MODELS", "Qwen/Qwen3-0.6B facebook/opt-125m"), ("LOAD_FORMATS", "auto safetensors"), ("YEAR", "2026")],
+    );
+    run.assert_ok();
+    let table = run.file("startup.md");
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("| cluster |")).collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    // The fixture is vLLM 0.25.1's log: 176 s to ready, weights 36.8 s, torch.compile 26.57 s.
+    for row in rows {
+        assert!(
+            row.contains("| 0.25.1 |")
+                && row.contains("| 176 |")
+                && row.contains("| 36.8 |")
+                && row.contains("| 26.57 |"),
+            "{row}"
+        );
+    }
+    let applied = applied(&fake);
+    assert_eq!(applied.len(), 4);
+    assert!(applied[1].contains("--load-format") && applied[1].contains("safetensors"), "{}", applied[1]);
+    let calls = calls(&fake);
+    assert_eq!(calls.iter().filter(|c| c.contains(" logs ") && c.ends_with("-c vllm")).count(), 4, "{calls:#?}");
+    assert_eq!(calls.iter().filter(|c| c.contains(" delete -f ")).count(), 4);
+}
+
+#[test]
+fn startup_locally_times_the_sim_and_parses_real_vllm_logs() {
+    let run = pipeline("startup", &[("YEAR", "2025")]);
+    run.assert_ok();
+    let table = run.file("startup.md");
+    let row = |source: &str| {
+        table.lines().find(|l| l.contains(source)).unwrap_or_else(|| panic!("{source}: {table}")).to_string()
+    };
+    assert!(row("vllm-startup-0.9.0.1.log").contains("| 0.9.0.1 |"));
+    assert!(row("vllm-startup-0.11.2.log").contains("| 16.61 |"), "torch.compile of the 0.11.2 log");
+    let sim = row("| sb-sim |");
+    let ready: f64 = sim.split('|').nth(5).unwrap().trim().parse().unwrap();
+    assert!(ready > 0.0 && ready < 20.0, "{sim}");
+}
