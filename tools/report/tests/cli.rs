@@ -357,8 +357,15 @@ fn plots_are_svg_files() {
     let d = dir.to_string_lossy().into_owned();
     let out = run(&[&fixture("basic.ndjson"), "--group-by", "tags.point", "--plot", &d]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    for f in ["ttft_cdf.svg", "e2el_cdf.svg", "throughput.svg", "in_flight.svg", "latency_vs_load.svg"] {
+    for (f, title) in [
+        ("ttft_cdf.svg", "TTFT, cumulative distribution"),
+        ("e2el_cdf.svg", "E2EL, cumulative distribution"),
+        ("throughput.svg", "Output token throughput over time"),
+        ("in_flight.svg", "Requests in flight over time"),
+        ("latency_vs_load.svg", "Latency vs load across groups"),
+    ] {
         let text = std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(text.contains(title), "{f}");
         assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"), "{f}");
         assert!(text.contains("<polyline") || text.contains("<path"), "{f} has no line");
     }
