@@ -10,7 +10,7 @@ mod startup_log;
 mod window;
 
 use anyhow::{bail, Context, Result};
-use clap::{ArgGroup, Parser};
+use clap::{ArgGroup, CommandFactory, FromArgMatches, Parser};
 use sb_records::Clock;
 use sink::{Outcome, Sink};
 use std::io::BufWriter;
@@ -69,20 +69,21 @@ struct Args {
     #[arg(long, value_name = "RESULTS", help_heading = "Window", conflicts_with_all = ["start", "endpoint", "log"])]
     window: Option<String>,
 
-    /// Widen the window by this much on both sides (so counter deltas have a sample before and after).
-    #[arg(long, value_name = "DURATION", default_value = "0s", help_heading = "Window")]
-    pad: String,
+    /// Widen the window by this much on both sides, so that counters have a sample before the run
+    /// and one after it for sb-report's deltas. Default: one --step.
+    #[arg(long, value_name = "DURATION", help_heading = "Window")]
+    pad: Option<String>,
 
     /// Window start: epoch seconds, RFC 3339 (2026-11-25T09:00:00Z), or relative (-10m).
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true, help_heading = "Window")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, help_heading = "Window", conflicts_with_all = ["endpoint", "log"])]
     start: Option<String>,
 
     /// Window end (same forms; default now). In endpoint mode: when to stop polling.
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true, help_heading = "Window")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, help_heading = "Window", conflicts_with = "log")]
     end: Option<String>,
 
     /// Window length from --start, or in endpoint mode how long to poll.
-    #[arg(long, value_name = "DURATION", conflicts_with = "end", help_heading = "Window")]
+    #[arg(long, value_name = "DURATION", help_heading = "Window", conflicts_with_all = ["end", "log"])]
     duration: Option<String>,
 
     /// Metric presets, comma-separated or repeated: io (everything below), container, dcgm, fs,
@@ -136,7 +137,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = check_mode_flags(&matches) {
+        e.exit();
+    }
     match run(args) {
         Ok(outcome) if outcome.failures.is_empty() || outcome.stdout_closed => ExitCode::SUCCESS,
         Ok(outcome) => {
@@ -154,10 +159,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// Flags of one mode given with another are mistakes: say so instead of ignoring them.
+fn check_mode_flags(matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+    const ONLY: &[(&str, &str)] = &[
+        ("pad", "prometheus"),
+        ("preset", "prometheus"),
+        ("query", "prometheus"),
+        ("step", "prometheus"),
+        ("namespace", "prometheus"),
+        ("pod", "prometheus"),
+        ("container", "prometheus"),
+        ("model", "prometheus"),
+        ("interval", "endpoint"),
+        ("name_match", "endpoint"),
+        ("year", "log"),
+        ("utc_offset", "log"),
+    ];
+    for (flag, mode) in ONLY {
+        let given = matches.value_source(flag) == Some(clap::parser::ValueSource::CommandLine);
+        if given && !matches.contains_id(mode) {
+            let flag = if *flag == "name_match" { "match".to_string() } else { flag.replace('_', "-") };
+            return Err(Args::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, format!("--{flag} only applies with --{mode}")));
+        }
+    }
+    Ok(())
+}
+
 fn run(args: Args) -> Result<Outcome> {
     let mut sink = Sink::new(BufWriter::with_capacity(1 << 16, std::io::stdout()));
     let mut outcome = collect(args, &mut sink)?;
     outcome.samples = sink.written;
+    if sink.dcgm_blanks > 0 {
+        eprintln!(
+            "sb-scrape: {} DCGM samples held the exporter's no-value sentinel (>= 9.2e18) and were left out",
+            sink.dcgm_blanks
+        );
+    }
     Ok(outcome)
 }
 
@@ -202,7 +240,13 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
         return runtime.block_on(endpoint::run(&cfg, sink));
     }
     let base_url = args.prometheus.clone().expect("clap requires a mode");
-    let window = prometheus_window(&args, now_ns)?;
+    let run_window = prometheus_window(&args, now_ns)?;
+    let step = prometheus::choose_step(run_window, window::parse_duration(&args.step).context("--step")?);
+    let pad = match &args.pad {
+        Some(p) => window::parse_duration(p).context("--pad")?,
+        None => step,
+    };
+    let window = window::pad(run_window, pad);
     let selector = presets::Selector {
         namespace: args.namespace.clone(),
         pod: args.pod.clone(),
@@ -213,11 +257,13 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
         if args.preset.is_empty() && args.query.is_empty() { vec!["io".to_string()] } else { args.preset };
     let mut queries = presets::expand(&preset_names, &selector)?;
     queries.extend(args.query.iter().map(|q| presets::user_query(q)));
-    let step = prometheus::choose_step(window, window::parse_duration(&args.step).context("--step")?);
+    // Padding lengthens the window: keep under the point limit.
+    let step = prometheus::choose_step(window, step);
     eprintln!(
-        "sb-scrape: {} queries over {:.1} s at a {:?} step from {base_url}",
+        "sb-scrape: {} queries over a {:.1} s window padded by {:?} on each side, {:?} step, from {base_url}",
         queries.len(),
-        (window.end_ns - window.start_ns) as f64 / 1e9,
+        (run_window.end_ns - run_window.start_ns) as f64 / 1e9,
+        pad,
         step
     );
     let cfg = prometheus::Config { base_url, window, step, timeout };
@@ -226,8 +272,8 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
     Ok(outcome)
 }
 
+/// The window asked for, before padding.
 fn prometheus_window(args: &Args, now_ns: u64) -> Result<sb_records::Window> {
-    let pad = window::parse_duration(&args.pad).context("--pad")?;
     let w = if let Some(path) = &args.window {
         window::from_results(path)?
     } else if let Some(start) = &args.start {
@@ -244,5 +290,5 @@ fn prometheus_window(args: &Args, now_ns: u64) -> Result<sb_records::Window> {
     } else {
         bail!("Prometheus mode needs a window: --window results.ndjson, or --start (with --end or --duration; the end defaults to now)");
     };
-    Ok(window::pad(w, pad))
+    Ok(w)
 }
