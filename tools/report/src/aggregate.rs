@@ -36,6 +36,7 @@ pub struct Aggregate {
     pub itl: Dist,
     pub e2el: Dist,
     pub ntpot: Dist,
+    pub ttft_text: Dist,
     pub queue: Dist,
     pub e2el_sched: Dist,
     pub timeline: Timeline,
@@ -66,6 +67,7 @@ impl Aggregate {
             itl: Dist::new(),
             e2el: Dist::new(),
             ntpot: Dist::new(),
+            ttft_text: Dist::new(),
             queue: Dist::new(),
             e2el_sched: Dist::new(),
             timeline: Timeline::new(),
@@ -115,6 +117,9 @@ impl Aggregate {
         if let Some(t) = l.ntpot_ns {
             self.ntpot.record(t);
         }
+        if let Some(t) = o.ttft_text_ns {
+            self.ttft_text.record(t);
+        }
         self.e2el.record(l.e2el_ns);
         self.queue.record(o.queue_ns);
         self.e2el_sched.record(o.e2el_sched_ns);
@@ -153,6 +158,7 @@ impl Aggregate {
             itl: ms(&self.itl),
             e2el: ms(&self.e2el),
             ntpot: ms(&self.ntpot),
+            ttft_text: ms(&self.ttft_text),
             queue: ms(&self.queue),
             e2el_sched: ms(&self.e2el_sched),
             failures: self.failures.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -200,6 +206,7 @@ pub struct Totals {
     pub itl: Stats,
     pub e2el: Stats,
     pub ntpot: Stats,
+    pub ttft_text: Stats,
     pub queue: Stats,
     pub e2el_sched: Stats,
     pub failures: Vec<(String, FailureClass)>,

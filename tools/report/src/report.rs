@@ -225,6 +225,7 @@ pub fn totals_json(t: &Totals) -> Map<String, Value> {
     m.insert("itl_ms".into(), stats_json(&t.itl));
     m.insert("e2el_ms".into(), stats_json(&t.e2el));
     m.insert("ntpot_ms".into(), stats_json(&t.ntpot));
+    m.insert("ttft_text_ms".into(), stats_json(&t.ttft_text));
     m.insert("client_queue_ms".into(), stats_json(&t.queue));
     m.insert("e2el_from_scheduled_ms".into(), stats_json(&t.e2el_sched));
     let failures: Map<String, Value> =

@@ -31,6 +31,8 @@ pub struct LeanResult<'a> {
     #[serde(default)]
     pub first_chunk_ns: Option<u64>,
     #[serde(default)]
+    pub first_token_ns: Option<u64>,
+    #[serde(default)]
     pub end_ns: Option<u64>,
     pub done_ns: u64,
     #[serde(default)]
@@ -130,6 +132,8 @@ pub struct Observation {
     pub ok: bool,
     /// E2EL: last chunk (`end_ns`) - `sent_ns`.
     pub latency: RequestLatency,
+    /// `first_token_ns - sent_ns`: to the first chunk with text (AIPerf's and GuideLLM's TTFT).
+    pub ttft_text_ns: Option<u64>,
     /// `sent_ns - scheduled_ns`: time the request waited inside the client.
     pub queue_ns: u64,
     /// `end_ns - scheduled_ns`: latency from the intended send time.
@@ -168,6 +172,7 @@ impl Observation {
         Observation {
             ok,
             latency,
+            ttft_text_ns: r.first_token_ns.map(|f| f.saturating_sub(sent)),
             queue_ns: sent.saturating_sub(r.scheduled_ns),
             e2el_sched_ns: end_ns.saturating_sub(r.scheduled_ns),
             end_ns,

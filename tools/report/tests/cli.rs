@@ -93,6 +93,8 @@ fn text_block_has_vllm_layout_and_hand_computed_values() {
         "Mean E2EL incl. Client Queue (ms):       140.00    ",
         "P99 E2EL incl. Client Queue (ms):        198.80    ",
         "Mean NTPOT (ms):                         52.00     ",
+        "-------------Time to First Text Token-------------",
+        "Mean TTFT to text (ms):                  83.33     ",
         "Median NTPOT (ms):                       50.00     ",
         "http_error 429:                          1         ",
         "timeout:                                 1         ",
@@ -112,6 +114,26 @@ fn text_block_has_vllm_layout_and_hand_computed_values() {
     // sb-load's own verdict (any failure fails its default --max-error-rate 0) is passed on, not
     // turned into distrust.
     assert!(out.stdout.contains("WARNING: basic: sb-load's verdict: failed: 2 of 5 requests failed"), "{}", out.stdout);
+}
+
+/// Golden files: the whole rendered output, byte for byte. After an intended change, rewrite
+/// them with the commands in testdata/report/README.md and review the diff.
+#[test]
+fn text_and_markdown_match_their_golden_files() {
+    let out = run(&[
+        &fixture("basic.ndjson"),
+        &fixture("samples.ndjson"),
+        "--slo",
+        "ttft_ms=90,tpot_ms=30",
+        "--percentiles",
+        "50,99",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let golden = std::fs::read_to_string(fixture("golden/basic.txt")).unwrap();
+    assert!(out.stdout == golden, "text output differs from testdata/report/golden/basic.txt:\n{}", out.stdout);
+    let out = run(&[&fixture("basic.ndjson"), "--group-by", "tags.point", "--format", "md"]);
+    let golden = std::fs::read_to_string(fixture("golden/basic-by-point.md")).unwrap();
+    assert!(out.stdout == golden, "markdown differs from testdata/report/golden/basic-by-point.md:\n{}", out.stdout);
 }
 
 #[test]
@@ -143,6 +165,9 @@ fn json_summary_has_every_metric() {
     close(&v["itl_ms"]["p90"], 40.0 + 0.6 * 10.0);
     close(&v["e2el_ms"]["median"], 130.0);
     close(&v["ntpot_ms"]["mean"], 52.0);
+    // First text: r1 at 120 ms (its first chunk, at 100, is role-only), r2 50, r3 80.
+    close(&v["ttft_text_ms"]["mean"], 250.0 / 3.0);
+    close(&v["ttft_text_ms"]["median"], 80.0);
     close(&v["client_queue_ms"]["mean"], 10.0 / 3.0);
     close(&v["e2el_from_scheduled_ms"]["mean"], 140.0);
     assert_eq!(v["failures"]["http_error 429"]["count"], 1);

@@ -103,6 +103,7 @@ pub fn md(r: &Report) -> String {
     lat("ITL", &t.itl);
     lat("E2EL", &t.e2el);
     lat("NTPOT", &t.ntpot);
+    lat("TTFT to first text", &t.ttft_text);
     lat("client queue", &t.queue);
     lat("E2EL from scheduled send", &t.e2el_sched);
     for (class, f) in &t.failures {

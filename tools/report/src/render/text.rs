@@ -109,6 +109,9 @@ fn block(out: &mut String, t: &Totals, r: &Report) {
     latency_section(out, "Client-side Queueing", "Client Queue Time", &t.queue);
     latency_section(out, "Queue-inclusive End-to-end Latency", "E2EL incl. Client Queue", &t.e2el_sched);
     latency_section(out, "Normalized Time per Output Token", "NTPOT", &t.ntpot);
+    if t.ttft_text.count > 0 {
+        latency_section(out, "Time to First Text Token", "TTFT to text", &t.ttft_text);
+    }
     if t.failed > 0 {
         out.push_str(&centre("Failures", '-'));
         out.push('\n');
