@@ -10,6 +10,7 @@
 # SCRAPE_INTERVAL (500ms), SB_BIN, RUN_DIR.
 TARGET=demo
 SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-500ms}
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 N=${N:-300}

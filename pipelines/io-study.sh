@@ -18,6 +18,7 @@
 # cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, REQUESTS_PVC,
 # READY_TIMEOUT, JOB_TIMEOUT, KEEP.
 TARGET=io-study
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 MODELS=${MODELS:-Qwen/Qwen3-0.6B facebook/opt-125m}

@@ -12,6 +12,7 @@
 # SIM_ARGS; cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS (extra sb-deploy render flags),
 # LOADGEN_IMAGE, PROMETHEUS, READY_TIMEOUT, JOB_TIMEOUT, KEEP=1 (leave the objects).
 TARGET=scale-out
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 SHARDS=${SHARDS:-4}

@@ -13,6 +13,7 @@
 # LOGS (local: vLLM log files to parse), YEAR (the logs' year; vLLM log lines carry none),
 # SIM_ARGS; cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS, READY_TIMEOUT, KEEP.
 TARGET=startup
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 MODELS=${MODELS:-Qwen/Qwen3-0.6B}

@@ -14,6 +14,7 @@
 # GPU_PRESETS (gpu,pcie); cluster: KUBECONTEXT, NAMESPACE, SHARDS (1), DEPLOY_ARGS,
 # LOADGEN_IMAGE, REQUESTS_PVC, READY_TIMEOUT, JOB_TIMEOUT, KEEP.
 TARGET=stress
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 RATE=${RATE:-poisson:12}
@@ -119,7 +120,14 @@ if [ "$MODE" = local ]; then
   stop_pid "$SIM_PID"
 else
   mkdir -p "$RUN_DIR/shards"
-  cluster_partial() { partial_report "$RUN_DIR"/shards/shard-*.ndjson && kube_gather_job "$1" "$RUN_DIR/shards" 2>/dev/null || true; }
+  # While the Job runs: when a partial report is due, the pods' logs so far (read whole each
+  # time: for runs of many hours, make REPORT_EVERY long).
+  # shellcheck disable=SC2317
+  cluster_partial() {
+    [ "$(date +%s)" -ge "$next_report_s" ] || return 0
+    kube_gather_job "$1" "$RUN_DIR/shards" 2>/dev/null || true
+    partial_report "$RUN_DIR"/shards/shard-*.ndjson
+  }
   POLL_HOOK=cluster_partial
   # shellcheck disable=SC2086
   kube_load_run "$RUN_DIR/shards" "$RUN_DIR/requests.ndjson" "$SHARDS" "stress-$(date -u +%m%d%H%M%S)" \

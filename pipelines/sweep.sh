@@ -14,6 +14,7 @@
 # (uniform:128:512), OUTPUT_LEN (64), SEED, TOKENIZER, MAX_LAG, SIM_ARGS; cluster: KUBECONTEXT,
 # NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, READY_TIMEOUT, JOB_TIMEOUT, KEEP.
 TARGET=sweep
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 MODEL=${MODEL:-meta-llama/Llama-3.1-8B-Instruct}

@@ -425,6 +425,17 @@ fn io_study_in_a_cluster_keeps_one_server_per_model_and_stages_requests_on_a_pvc
     let calls = calls(&fake);
     // Requests copied onto the claim through a staging pod, one per task.
     assert_eq!(calls.iter().filter(|c| c.contains(" cp ") && c.contains("bench/sb-stage-")).count(), 2, "{calls:#?}");
+    let mut stage_pods: Vec<String> = applied(&fake)
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Value>(m).ok())
+        .filter(|m| m["kind"] == "Pod")
+        .map(|m| {
+            assert_eq!(m["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "workload");
+            m["metadata"]["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    stage_pods.dedup();
+    assert_eq!(stage_pods.len(), 2, "one staging pod per load, each its own name: {stage_pods:?}");
     let manifests = run.file("cells/qwen-qwen3-0.6b/question-answering-mmlu/manifests.yaml");
     assert!(manifests.contains("claimName: workload"), "{manifests}");
     assert!(manifests.contains("--tag=task=question-answering"), "{manifests}");
@@ -454,6 +465,28 @@ fn stress_writes_partial_reports_while_the_load_runs() {
     assert!(s["duration_s"].as_f64().unwrap() < 8.0, "--duration stops the load: {s}");
     assert!(run.stderr().contains("done, 0 failed"), "progress lines: {}", run.stderr());
     assert!(run.stdout().contains("Server metrics (run window)"));
+}
+
+#[test]
+fn stress_in_a_cluster_reports_from_the_pods_logs_while_the_job_runs() {
+    // The fake Job stays running for 8 polls of 0.1 s: partial reports come from its pods' logs.
+    let (run, fake) = cluster_pipeline(
+        "stress",
+        &[("N", "8"), ("DURATION", "30s"), ("REPORT_EVERY", "1s"), ("FAKE_KUBECTL_JOB_POLLS", "15"), ("RATE", "1")],
+    );
+    run.assert_ok();
+    let partials = fs::read_dir(run.dir.join("partial")).unwrap().count();
+    assert!(partials >= 1, "no partial report");
+    let calls = calls(&fake);
+    assert!(calls.iter().filter(|c| c.ends_with("-c sb-load")).count() > partials, "{calls:#?}");
+    let manifests = run.file("shards/manifests.yaml");
+    assert!(
+        manifests.contains("--duration=30s") && manifests.contains("--rate") && manifests.contains("\"1\""),
+        "{manifests}"
+    );
+    let configmap: Value = serde_json::from_str(&run.file("shards/configmap.json")).unwrap();
+    let requests = records(configmap["data"]["requests.ndjson"].as_str().unwrap());
+    assert!(requests.iter().all(|r| r["dataset"] == "sonnet" && r["api"] == "chat"));
 }
 
 #[test]

@@ -5,6 +5,8 @@
 #   - the tool binaries (SB_BIN, or a release build), sb-sim on a free port, an /metrics poller;
 #   - kubectl with the chosen context and namespace, and the in-cluster load (an indexed Job).
 # shellcheck shell=bash
+# Variables set here (SIM_URL, SIM_TOK, SUMMARY_COLUMNS, ...) are read by the sourcing scripts.
+# shellcheck disable=SC2034
 
 set -euo pipefail
 shopt -s nullglob
@@ -181,8 +183,7 @@ start_sim() {
   # shellcheck disable=SC2086
   spawn "$SB_BIN/sb-sim" --host 127.0.0.1 --port 0 --addr-file "$addr" "$@" ${SIM_ARGS:-} 2>"$RUN_DIR/logs/sim-$name.log"
   SIM_PID=$LAST_PID
-  local i
-  for i in $(seq 1 200); do
+  for _ in $(seq 1 200); do
     if [ -s "$addr" ]; then
       SIM_URL=$(cat "$addr")
       return 0
@@ -205,8 +206,7 @@ start_scrape() {
   spawn "$SB_BIN/sb-scrape" --endpoint "$url/metrics" --interval "$SCRAPE_INTERVAL" --match "$SCRAPE_MATCH" \
     >"$out" 2>>"$RUN_DIR/logs/$name.log"
   SCRAPE_PID=$LAST_PID
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     [ -s "$out" ] && return 0
     kill -0 "$SCRAPE_PID" 2>/dev/null || die "sb-scrape exited: $(tail -n 3 "$RUN_DIR/logs/$name.log")"
     sleep 0.1
@@ -335,7 +335,8 @@ kube_gather_job() {
 # Copies a request file onto the PersistentVolumeClaim REQUESTS_PVC (for request files over a
 # ConfigMap's 1 MiB), through a short-lived busybox pod that mounts it.
 stage_requests_pvc() {
-  local outdir=$1 requests=$2 run_id=$3 pod="sb-stage-$run_id"
+  local outdir=$1 requests=$2 run_id=$3
+  local pod="sb-stage-$run_id"
   jq -n --arg name "$pod" --arg ns "$NAMESPACE" --arg claim "$REQUESTS_PVC" \
     '{apiVersion: "v1", kind: "Pod",
       metadata: {name: $name, namespace: $ns, labels: {"app.kubernetes.io/managed-by": "servebench-pipelines"}},
@@ -371,7 +372,7 @@ kube_load_run() {
   KUBE_DEPLOY_NAME=$(manifest_name Deployment "$outdir/manifests.yaml")
   local job
   job=$(manifest_name Job "$outdir/manifests.yaml")
-  [ -n "$KUBE_DEPLOY_NAME" ] && [ -n "$job" ] || die "sb-deploy rendered no Deployment or Job"
+  if [ -z "$KUBE_DEPLOY_NAME" ] || [ -z "$job" ]; then die "sb-deploy rendered no Deployment or Job"; fi
   if [ -f "$outdir/configmap.json" ]; then kube_apply "$outdir/configmap.json"; fi
   kube_apply "$outdir/manifests.yaml"
   local status=0
