@@ -32,6 +32,8 @@ pub struct LoadInfo {
     pub tokenizer: Option<String>,
     /// vLLM's `burstiness` of a single-stage run: 1 for Poisson, the gamma shape for `gamma:R:B`.
     pub burstiness: Option<f64>,
+    /// sb-load's stage specs (`poisson:20@30s`), by stage index, when the run records agree.
+    pub stages: Vec<String>,
     /// Other scalar fields of a single run record, printed as they are.
     pub other: Vec<(String, Value)>,
     /// Why the run is not trustworthy; empty when it is (or when nothing says otherwise).
@@ -68,6 +70,7 @@ const SHOWN: &[&str] =
 /// `max_lag_ms`: the threshold given on sb-report's command line, if any.
 pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
     let mut info = LoadInfo { records: records.len(), ..Default::default() };
+    let (mut stage_specs, mut stages_agree) = (None::<Vec<String>>, true);
     for r in records {
         let x = &r.extra;
         let shard = lookup(x, "load.shard").or_else(|| x.get("shard")).and_then(Value::as_str);
@@ -83,8 +86,9 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
         let target = num(x, TARGET).filter(|t| t.is_finite() && *t > 0.0);
         let scheduled = num(x, SCHEDULED).filter(|t| t.is_finite() && *t > 0.0);
         let achieved = num(x, ACHIEVED);
-        // Shards split one schedule: their rates add up, their lateness is the worst of them.
-        add(&mut info.target_rate, target);
+        // Shards split one schedule: each records the whole schedule's target rate, its own
+        // achieved rate (they add up) and its own lateness (the worst counts).
+        worst(&mut info.target_rate, target);
         add(&mut info.achieved_rate, achieved);
         worst(&mut info.lateness_p50_ms, num(x, P50));
         let p99 = num(x, P99);
@@ -94,8 +98,18 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
             info.max_concurrency = Some(info.max_concurrency.unwrap_or(0) + c);
         }
         if let Some(Value::Array(stages)) = lookup(x, "load.stages") {
-            if let [Value::String(stage)] = stages.as_slice() {
-                info.burstiness = burstiness(stage);
+            let specs: Vec<String> = stages.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+            match &stage_specs {
+                None => stage_specs = Some(specs),
+                Some(seen) if *seen != specs => stages_agree = false,
+                _ => {}
+            }
+            // One burstiness for the run when every stage has the same.
+            let all: Vec<Option<f64>> = stages.iter().map(|s| s.as_str().and_then(burstiness)).collect();
+            if let Some(first) = all.first() {
+                if all.iter().all(|b| b == first) {
+                    info.burstiness = *first;
+                }
             }
         }
         if info.tokenizer.is_none() {
@@ -145,6 +159,9 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
                 }
             }
         }
+    }
+    if stages_agree {
+        info.stages = stage_specs.unwrap_or_default();
     }
     if let [r] = records {
         for (k, v) in &r.extra {

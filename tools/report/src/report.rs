@@ -38,10 +38,24 @@ impl Report {
         let fin = |m: &std::collections::BTreeMap<u32, crate::aggregate::Aggregate>| -> Vec<(String, Totals)> {
             m.iter().map(|(k, a)| (k.to_string(), a.finish(p, goodput))).collect()
         };
-        let stages = if c.stages.len() > 1 { fin(&c.stages) } else { Vec::new() };
+        let load = load_info(&c.run_records, max_lag_ms);
+        // Stage rows are named by their index and, from the run record, sb-load's stage spec.
+        let stages = if c.stages.len() > 1 {
+            c.stages
+                .iter()
+                .map(|(k, a)| {
+                    let name = match load.stages.get(*k as usize) {
+                        Some(spec) => format!("{k} {spec}"),
+                        None => k.to_string(),
+                    };
+                    (name, a.finish(p, goodput))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let turns = if c.turns.len() > 1 { fin(&c.turns) } else { Vec::new() };
         let groups = c.groups.iter().map(|(k, a)| (k.clone(), a.finish(p, goodput))).collect();
-        let load = load_info(&c.run_records, max_lag_ms);
 
         let window_ns = match (total.first_sent_ns, load.started_ns, load.ended_ns) {
             (Some(f), _, _) => Some((f, total.last_done_ns)),
@@ -156,7 +170,16 @@ impl Report {
             )
         };
         if !self.stages.is_empty() {
-            m.insert("stages".into(), rows("stage", &self.stages));
+            // Stage rows are labelled "INDEX SPEC" for people; JSON has the two apart.
+            let mut stages = rows("stage", &self.stages);
+            for row in stages.as_array_mut().into_iter().flatten() {
+                let label = row["stage"].as_str().unwrap_or_default().to_string();
+                if let Some((index, spec)) = label.split_once(' ') {
+                    row["stage"] = json!(index);
+                    row.as_object_mut().unwrap().insert("spec".into(), json!(spec));
+                }
+            }
+            m.insert("stages".into(), stages);
         }
         if !self.turns.is_empty() {
             m.insert("turns".into(), rows("turn", &self.turns));

@@ -177,6 +177,10 @@ fn json_summary_has_every_metric() {
     close(&v["load"]["send_lateness_p99_ms"], 0.5);
     // Per stage: stage 0 = r1, r2; stage 1 = r3 + the two failures. Per turn: 2 sessions.
     assert_eq!(v["stages"][0]["completed"], 2);
+    assert_eq!(
+        (v["stages"][0]["stage"].as_str(), v["stages"][0]["spec"].as_str()),
+        (Some("0"), Some("poisson:5.0@250ms"))
+    );
     assert_eq!(v["stages"][1]["failed"], 2);
     assert_eq!(v["turns"][1]["completed"], 1);
     close(&v["turns"][1]["ttft_ms"]["mean"], 50.0);
