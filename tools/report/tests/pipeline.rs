@@ -140,15 +140,21 @@ fn server_counters_scraped_over_the_run_agree_with_the_client() {
     let sim = Sim::start(&["--decode-ms", "2"]);
     let dir = tempdir("report-scrape");
     let metrics = dir.join("metrics.ndjson");
-    // Poll the sim's /metrics before, during and after the run (bounded: 3 s).
+    // Poll the sim's /metrics before, during and after the run: start the load only once a
+    // first scrape is written, stop polling (SIGINT, as a user's Ctrl-C) once a scrape after the
+    // last response is surely in. --duration only bounds the test.
     let mut scrape = Command::new(bin("sb-scrape"))
-        .args(["--endpoint", &format!("{}/metrics", sim.url), "--interval", "100ms", "--duration", "3s"])
+        .args(["--endpoint", &format!("{}/metrics", sim.url), "--interval", "100ms", "--duration", "60s"])
         .args(["--match", "^vllm:"])
         .stdout(std::fs::File::create(&metrics).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn sb-scrape");
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&metrics).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "sb-scrape wrote nothing in 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let results = dir.join("results.ndjson");
     let mut load = Command::new(bin("sb-load"))
         .args(["--url", &sim.url, "--model", "sim", "--concurrency", "4"])
@@ -159,7 +165,10 @@ fn server_counters_scraped_over_the_run_agree_with_the_client() {
         .unwrap();
     load.stdin.take().unwrap().write_all(requests(8, 8).as_bytes()).unwrap();
     assert!(load.wait().unwrap().success());
-    assert!(scrape.wait().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let stopped = Command::new("kill").args(["-s", "INT", &scrape.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
+    scrape.wait().unwrap();
     let out = Command::new(bin("sb-report")).args([&results, &metrics]).args(["--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
