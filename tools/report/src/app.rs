@@ -89,7 +89,7 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
     }
 
     let c = collect(&cfg.inputs, &cfg.options)?;
-    if c.results == 0 && c.warmup_skipped == 0 && c.samples.is_empty() && c.run_records.is_empty() {
+    if c.results == 0 && c.warmup_skipped == 0 && c.series.is_empty() && c.run_records.is_empty() {
         return Err(InputError("no records in the input (expected result records written by sb-load)".into()).into());
     }
     let report = Report::build(&c, cfg.max_lag_ms);

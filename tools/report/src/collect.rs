@@ -4,6 +4,7 @@
 
 use crate::aggregate::Aggregate;
 use crate::result::{LeanResult, Observation};
+use crate::samples::SeriesStore;
 use crate::slo::Slo;
 use sb_records::{Input, ReadError, RecordReader, RunRecord, Sample};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -36,7 +37,7 @@ pub struct Collector {
     pub sessions: HashSet<String>,
     pub runs: BTreeMap<String, RunShards>,
     pub run_records: Vec<RunRecord>,
-    pub samples: Vec<Sample>,
+    pub series: SeriesStore,
     pub results: u64,
     pub warmup_skipped: u64,
     /// The first `api` and `tokenizer` seen, for vLLM's `endpoint_type` and `tokenizer_id`.
@@ -56,7 +57,7 @@ impl Collector {
             sessions: HashSet::new(),
             runs: BTreeMap::new(),
             run_records: Vec::new(),
-            samples: Vec::new(),
+            series: SeriesStore::default(),
             results: 0,
             warmup_skipped: 0,
             api: None,
@@ -104,7 +105,7 @@ impl Collector {
                 },
                 "sample" => match serde_json::from_str::<Sample>(line) {
                     Ok(s) => {
-                        self.samples.push(s);
+                        self.series.add(&s);
                         Ok(())
                     }
                     Err(e) => Err(format!("bad sample record: {}", serde_message(&e))),

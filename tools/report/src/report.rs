@@ -4,7 +4,7 @@
 use crate::aggregate::Totals;
 use crate::collect::{Collector, RunShards};
 use crate::generator::{load_info, LoadInfo};
-use crate::samples::{summarise, ServerMetric, Value as SValue};
+use crate::samples::{ServerMetric, Value as SValue};
 use crate::slo::Slo;
 use crate::stats::Stats;
 use serde_json::{json, Map, Value};
@@ -60,14 +60,10 @@ impl Report {
         let window_ns = match (total.first_sent_ns, load.started_ns, load.ended_ns) {
             (Some(f), _, _) => Some((f, total.last_done_ns)),
             (None, Some(s), Some(e)) => Some((s, e)),
-            _ => {
-                let lo = c.samples.iter().map(|s| s.ts_ns).min();
-                let hi = c.samples.iter().map(|s| s.ts_ns).max();
-                lo.zip(hi)
-            }
+            _ => c.series.span_ns,
         };
         let server = match window_ns {
-            Some((s, e)) if !c.samples.is_empty() => summarise(&c.samples, s, e),
+            Some((s, e)) if !c.series.is_empty() => c.series.summarise(s, e),
             _ => Vec::new(),
         };
 

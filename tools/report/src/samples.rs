@@ -44,88 +44,122 @@ fn label_text(labels: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// Summarises `samples` over `[start_ns, end_ns]`.
-pub fn summarise(samples: &[Sample], start_ns: u64, end_ns: u64) -> Vec<ServerMetric> {
-    let window_s = end_ns.saturating_sub(start_ns) as f64 / 1e9;
-    let mut counters: BTreeMap<(String, String), Series> = BTreeMap::new();
-    let mut gauges: BTreeMap<(String, String), Series> = BTreeMap::new();
-    let mut hists: BTreeMap<(String, String), Hist> = BTreeMap::new();
-    for s in samples {
+/// The samples of a stream as time series, 16 bytes a point (a long scrape has millions of
+/// samples; each is filed as it is read and not kept as a record).
+#[derive(Default)]
+pub struct SeriesStore {
+    counters: BTreeMap<(String, String), Series>,
+    gauges: BTreeMap<(String, String), Series>,
+    hists: BTreeMap<(String, String), Hist>,
+    /// Earliest and latest sample time, for a window when there is nothing else.
+    pub span_ns: Option<(u64, u64)>,
+}
+
+impl SeriesStore {
+    pub fn is_empty(&self) -> bool {
+        self.span_ns.is_none()
+    }
+
+    pub fn add(&mut self, s: &Sample) {
         // OpenMetrics' `X_created` series hold the creation time of counter/histogram X, not a
         // measurement (prometheus_client exposes them on vLLM's /metrics).
         if s.metric.ends_with("_created") {
-            continue;
+            return;
         }
+        self.span_ns = Some(match self.span_ns {
+            None => (s.ts_ns, s.ts_ns),
+            Some((lo, hi)) => (lo.min(s.ts_ns), hi.max(s.ts_ns)),
+        });
         let ty = s.metric_type.as_deref().unwrap_or("");
         let labels = label_text(&s.labels);
         let point = (s.ts_ns, s.value);
         let hist_part = |suffix: &str| -> Option<String> { s.metric.strip_suffix(suffix).map(str::to_string) };
         if let (Some(base), Some(le)) = (hist_part("_bucket"), s.labels.get("le")) {
             if ty.is_empty() || ty == "histogram" {
-                hists.entry((base, labels)).or_default().buckets.entry(le.clone()).or_default().push(point);
-                continue;
+                self.hists.entry((base, labels)).or_default().buckets.entry(le.clone()).or_default().push(point);
+                return;
             }
         }
         if ty == "histogram" {
             if let Some(base) = hist_part("_sum") {
-                hists.entry((base, labels)).or_default().sum.push(point);
-                continue;
+                self.hists.entry((base, labels)).or_default().sum.push(point);
+                return;
             }
             if let Some(base) = hist_part("_count") {
-                hists.entry((base, labels)).or_default().count.push(point);
-                continue;
+                self.hists.entry((base, labels)).or_default().count.push(point);
+                return;
             }
         }
         let is_counter = ty == "counter" || (ty.is_empty() && s.metric.ends_with("_total"));
-        let map = if is_counter { &mut counters } else { &mut gauges };
+        let map = if is_counter { &mut self.counters } else { &mut self.gauges };
         map.entry((s.metric.clone(), labels)).or_default().push(point);
     }
 
-    let mut out = Vec::new();
-    for ((metric, labels), mut series) in counters {
-        series.sort_by_key(|p| p.0);
-        let delta = counter_delta(&series, start_ns, end_ns);
-        let rate_per_s = if window_s > 0.0 { delta / window_s } else { 0.0 };
-        out.push(ServerMetric { metric, labels, value: Value::Counter { delta, rate_per_s } });
-    }
-    for ((metric, labels), series) in gauges {
-        let inside: Vec<f64> =
-            series.iter().filter(|(t, v)| *t >= start_ns && *t <= end_ns && v.is_finite()).map(|p| p.1).collect();
-        if inside.is_empty() {
-            continue;
-        }
-        let mean = inside.iter().sum::<f64>() / inside.len() as f64;
-        let max = inside.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        out.push(ServerMetric { metric, labels, value: Value::Gauge { mean, max, samples: inside.len() as u64 } });
-    }
-    for ((metric, labels), mut h) in hists {
-        let mut deltas: Vec<(f64, f64)> = Vec::new();
-        for (le, series) in h.buckets.iter_mut() {
-            series.sort_by_key(|p| p.0);
-            let bound = parse_le(le);
-            deltas.push((bound, counter_delta(series, start_ns, end_ns)));
-        }
-        deltas.sort_by(|a, b| a.0.total_cmp(&b.0));
-        h.sum.sort_by_key(|p| p.0);
-        h.count.sort_by_key(|p| p.0);
-        let count = if h.count.is_empty() {
-            deltas.last().map_or(0.0, |d| d.1)
-        } else {
-            counter_delta(&h.count, start_ns, end_ns)
+    /// Every series summarised over `[start_ns, end_ns]`.
+    pub fn summarise(&self, start_ns: u64, end_ns: u64) -> Vec<ServerMetric> {
+        let window_s = end_ns.saturating_sub(start_ns) as f64 / 1e9;
+        let sorted = |series: &Series| -> Series {
+            let mut v = series.clone();
+            v.sort_by_key(|p| p.0);
+            v
         };
-        let sum = counter_delta(&h.sum, start_ns, end_ns);
-        let mean = if count > 0.0 && !h.sum.is_empty() { sum / count } else { f64::NAN };
-        let value = Value::Histogram {
-            count,
-            sum,
-            mean,
-            p50: histogram_quantile(0.5, &deltas),
-            p99: histogram_quantile(0.99, &deltas),
-        };
-        out.push(ServerMetric { metric, labels, value });
+        let mut out = Vec::new();
+        for ((metric, labels), series) in &self.counters {
+            let delta = counter_delta(&sorted(series), start_ns, end_ns);
+            let rate_per_s = if window_s > 0.0 { delta / window_s } else { 0.0 };
+            out.push(ServerMetric {
+                metric: metric.clone(),
+                labels: labels.clone(),
+                value: Value::Counter { delta, rate_per_s },
+            });
+        }
+        for ((metric, labels), series) in &self.gauges {
+            let inside: Vec<f64> =
+                series.iter().filter(|(t, v)| *t >= start_ns && *t <= end_ns && v.is_finite()).map(|p| p.1).collect();
+            if inside.is_empty() {
+                continue;
+            }
+            let mean = inside.iter().sum::<f64>() / inside.len() as f64;
+            let max = inside.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let value = Value::Gauge { mean, max, samples: inside.len() as u64 };
+            out.push(ServerMetric { metric: metric.clone(), labels: labels.clone(), value });
+        }
+        for ((metric, labels), h) in &self.hists {
+            let mut deltas: Vec<(f64, f64)> = h
+                .buckets
+                .iter()
+                .map(|(le, series)| (parse_le(le), counter_delta(&sorted(series), start_ns, end_ns)))
+                .collect();
+            deltas.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let count = if h.count.is_empty() {
+                deltas.last().map_or(0.0, |d| d.1)
+            } else {
+                counter_delta(&sorted(&h.count), start_ns, end_ns)
+            };
+            let sum = counter_delta(&sorted(&h.sum), start_ns, end_ns);
+            let mean = if count > 0.0 && !h.sum.is_empty() { sum / count } else { f64::NAN };
+            let value = Value::Histogram {
+                count,
+                sum,
+                mean,
+                p50: histogram_quantile(0.5, &deltas),
+                p99: histogram_quantile(0.99, &deltas),
+            };
+            out.push(ServerMetric { metric: metric.clone(), labels: labels.clone(), value });
+        }
+        out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
+        out
     }
-    out.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
-    out
+}
+
+/// Summarises `samples` over `[start_ns, end_ns]`.
+#[cfg(test)]
+pub fn summarise(samples: &[Sample], start_ns: u64, end_ns: u64) -> Vec<ServerMetric> {
+    let mut store = SeriesStore::default();
+    for s in samples {
+        store.add(s);
+    }
+    store.summarise(start_ns, end_ns)
 }
 
 fn parse_le(le: &str) -> f64 {
