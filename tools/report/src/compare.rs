@@ -71,6 +71,16 @@ fn n(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| format!("{x:.2}"))
 }
 
+/// Counts print as integers, everything else with two decimals (as vLLM's block).
+fn cell(metric: &str, v: Option<f64>) -> String {
+    let count = ["completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrent_requests"]
+        .contains(&metric);
+    match v {
+        Some(x) if count => format!("{x:.0}"),
+        other => n(other),
+    }
+}
+
 fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| format!("{x:+.1}%"))
 }
@@ -86,9 +96,9 @@ pub fn text(a: &Report, b: &Report, names: (&str, &str)) -> String {
             out,
             "{:<w$}  {:>12}  {:>12}  {:>12}  {:>9}",
             r.metric,
-            n(r.a),
-            n(r.b),
-            n(r.change()),
+            cell(&r.metric, r.a),
+            cell(&r.metric, r.b),
+            cell(&r.metric, r.change()),
             pct(r.change_pct())
         );
     }
@@ -108,8 +118,18 @@ pub fn md(a: &Report, b: &Report, names: (&str, &str)) -> String {
         "B-A".into(),
         "Change".into(),
     ];
-    let body: Vec<Vec<String>> =
-        rows(a, b).iter().map(|r| vec![r.metric.clone(), n(r.a), n(r.b), n(r.change()), pct(r.change_pct())]).collect();
+    let body: Vec<Vec<String>> = rows(a, b)
+        .iter()
+        .map(|r| {
+            vec![
+                r.metric.clone(),
+                cell(&r.metric, r.a),
+                cell(&r.metric, r.b),
+                cell(&r.metric, r.change()),
+                pct(r.change_pct()),
+            ]
+        })
+        .collect();
     md_table(&header, &body)
 }
 

@@ -377,7 +377,7 @@ fn compare_two_runs() {
     let out = run(&["--compare", &a, &b, "--format", "csv"]);
     assert!(out.stdout.starts_with("metric,a,b,change,change_pct\n"));
     let out = run(&["--compare", &a, &b, "--format", "md"]);
-    assert!(out.stdout.contains("| completed | 3.00 | 1.00 | -2.00 | -66.7% |"), "{}", out.stdout);
+    assert!(out.stdout.contains("| completed | 3 | 1 | -2 | -66.7% |"), "{}", out.stdout);
 }
 
 #[test]
