@@ -21,6 +21,8 @@ pub struct Config {
     /// Keep only series whose name matches.
     pub name_filter: Option<Regex>,
     pub timeout: Duration,
+    /// Sent with every request (`--header`).
+    pub headers: reqwest::header::HeaderMap,
 }
 
 #[derive(Default)]
@@ -36,7 +38,7 @@ struct UrlStats {
 /// are written).
 pub async fn run<W: Write>(cfg: &Config, sink: &mut Sink<W>) -> anyhow::Result<Outcome> {
     let clock = Clock::global();
-    let client = reqwest::Client::builder().timeout(cfg.timeout).build()?;
+    let client = reqwest::Client::builder().timeout(cfg.timeout).default_headers(cfg.headers.clone()).build()?;
     let mut stats: Vec<UrlStats> = cfg.urls.iter().map(|_| UrlStats::default()).collect();
     let mut outcome = Outcome::default();
     let started_ns = clock.now_ns();

@@ -131,6 +131,11 @@ struct Args {
     #[arg(long, value_name = "OFFSET", default_value = "+00:00", allow_hyphen_values = true, help_heading = "Log")]
     utc_offset: String,
 
+    /// Extra HTTP header for every request, `Name: value` (repeatable), e.g. an
+    /// `Authorization: Bearer ...` for a Prometheus behind an auth proxy.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+
     /// HTTP timeout of one request (Prometheus query or endpoint scrape).
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     timeout: String,
@@ -206,6 +211,7 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
     }
     let now_ns = Clock::global().now_ns();
     let timeout = window::parse_duration(&args.timeout).context("--timeout")?;
+    let headers = parse_headers(&args.headers)?;
     if !args.log.is_empty() {
         let year = match args.year {
             Some(y) => y,
@@ -236,7 +242,7 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
             None => "until Ctrl-C".to_string(),
         };
         eprintln!("sb-scrape: polling {} URL(s) every {:?} {until}", args.endpoint.len(), interval);
-        let cfg = endpoint::Config { urls: args.endpoint, interval, end_ns, name_filter, timeout };
+        let cfg = endpoint::Config { urls: args.endpoint, interval, end_ns, name_filter, timeout, headers };
         return runtime.block_on(endpoint::run(&cfg, sink));
     }
     let base_url = args.prometheus.clone().expect("clap requires a mode");
@@ -266,10 +272,26 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
         pad,
         step
     );
-    let cfg = prometheus::Config { base_url, window, step, timeout };
+    let cfg = prometheus::Config { base_url, window, step, timeout, headers };
     let outcome = runtime.block_on(prometheus::run(&cfg, &queries, sink))?;
     eprintln!("sb-scrape: {} samples written", sink.written);
     Ok(outcome)
+}
+
+fn parse_headers(raw: &[String]) -> Result<reqwest::header::HeaderMap> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for h in raw {
+        let Some((name, value)) = h.split_once(':') else {
+            bail!("--header {h:?}: expected `Name: value`");
+        };
+        let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("--header {h:?}: bad header name"))?;
+        let mut value = reqwest::header::HeaderValue::from_str(value.trim())
+            .with_context(|| format!("--header {:?}: bad header value", name.as_str()))?;
+        value.set_sensitive(true);
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 /// The window asked for, before padding.

@@ -34,6 +34,8 @@ pub struct Config {
     pub window: Window,
     pub step: Duration,
     pub timeout: Duration,
+    /// Sent with every request (`--header`).
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// The API's response envelope (`docs/querying/api.md`).
@@ -72,7 +74,7 @@ struct Series {
 /// Runs every query in turn, writing each result as it arrives. A failed query is reported and
 /// the next one still runs; an unreachable server stops the run (every query would fail alike).
 pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) -> anyhow::Result<Outcome> {
-    let client = reqwest::Client::builder().timeout(cfg.timeout).build()?;
+    let client = reqwest::Client::builder().timeout(cfg.timeout).default_headers(cfg.headers.clone()).build()?;
     let url = format!("{}/api/v1/query_range", cfg.base_url.trim_end_matches('/'));
     let mut outcome = Outcome::default();
     let mut empty: Vec<String> = Vec::new();
@@ -247,6 +249,7 @@ mod tests {
             window: Window { start_ns: 1, end_ns: 2 },
             step: Duration::from_secs(15),
             timeout: Duration::from_secs(1),
+            headers: Default::default(),
         };
         let query = crate::presets::user_query("up");
         let mut sink = Sink::new(Vec::new());

@@ -71,6 +71,21 @@ fn the_vllm_dump_comes_through_whole_and_match_filters() {
 }
 
 #[test]
+fn headers_are_sent() {
+    let fixtures = FixtureServer::start();
+    let url = fixtures.url("/auth");
+    let denied = scrape(&["--endpoint", &url, "--duration", "300ms"]);
+    assert_eq!(denied.code, 1);
+    assert!(denied.stderr.contains("HTTP 401"), "{}", denied.stderr);
+    let out = scrape(&["--endpoint", &url, "--duration", "300ms", "-H", "Authorization: Bearer t0k"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.of("vllm:num_requests_running").is_empty());
+    let bad = scrape(&["--endpoint", &url, "-H", "no colon"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("Name: value"), "{}", bad.stderr);
+}
+
+#[test]
 fn a_failing_url_is_reported_and_the_others_kept() {
     let sim = Sim::start(&[]);
     let fixtures = FixtureServer::start();

@@ -124,14 +124,23 @@ fn answer(mut conn: TcpStream, routes: &[(&str, &str, Vec<u8>)]) -> std::io::Res
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
+    let mut authorized = false;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
             break;
         }
+        authorized |= header.trim().eq_ignore_ascii_case("authorization: Bearer t0k");
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let path = path.split('?').next().unwrap_or("/");
+    let mut path = path.split('?').next().unwrap_or("/");
+    // `/auth` is the vLLM dump behind a bearer token.
+    if path == "/auth" {
+        if !authorized {
+            return conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+        path = "/vllm";
+    }
     match routes.iter().find(|(p, _, _)| *p == path) {
         Some((_, content_type, body)) => {
             write!(
