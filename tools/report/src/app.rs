@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::{compare, plot, render};
 use anyhow::Result;
 use sb_records::{open_inputs, Input, RecordWriter, Summary};
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -51,6 +51,27 @@ impl std::fmt::Display for InputError {
 }
 impl std::error::Error for InputError {}
 
+/// One side of `--compare`: a vLLM result JSON file, or result records summarised here.
+fn side(path: &str, cfg: &Config) -> Result<compare::Side> {
+    if path != "-" {
+        // Record streams say `"kind"` on their first line; only other files (a vLLM result is
+        // one JSON object, kB to a few MB with --save-detailed) are read whole to check.
+        let file = std::fs::File::open(path).map_err(|e| InputError(format!("{path}: {e}")))?;
+        let mut first = Vec::new();
+        std::io::BufReader::new(file).take(1 << 16).read_until(b'\n', &mut first)?;
+        if !first.windows(6).any(|w| w == b"\"kind\"") {
+            let whole = std::fs::read(path).map_err(|e| InputError(format!("{path}: {e}")))?;
+            if let Ok(text) = std::str::from_utf8(&whole) {
+                if let Some(v) = compare::vllm_result(path, text).map_err(|e| InputError(format!("{e:#}")))? {
+                    return Ok(compare::Side::of_vllm(path, &v));
+                }
+            }
+        }
+    }
+    let c = collect(&[path.to_string()], &cfg.options)?;
+    Ok(compare::Side::of_report(path, &Report::build(&c, cfg.max_lag_ms)))
+}
+
 fn collect(paths: &[String], opts: &Options) -> Result<Collector> {
     let inputs: Vec<Input> = open_inputs(paths).map_err(|e| InputError(e.to_string()))?;
     let mut c = Collector::new(opts.clone());
@@ -62,30 +83,26 @@ fn collect(paths: &[String], opts: &Options) -> Result<Collector> {
 
 pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
     if let Some((a, b)) = &cfg.compare {
-        let ca = collect(std::slice::from_ref(a), &cfg.options)?;
-        let cb = collect(std::slice::from_ref(b), &cfg.options)?;
-        let (ra, rb) = (Report::build(&ca, cfg.max_lag_ms), Report::build(&cb, cfg.max_lag_ms));
-        let names = (a.as_str(), b.as_str());
+        let (sa, sb) = (side(a, &cfg)?, side(b, &cfg)?);
+        let rows = compare::rows(&sa, &sb, &cfg.options.percentiles, !cfg.options.slo.is_empty());
         match cfg.format {
-            Format::Text => out.write_all(compare::text(&ra, &rb, names).as_bytes())?,
-            Format::Md => out.write_all(compare::md(&ra, &rb, names).as_bytes())?,
-            Format::Csv => out.write_all(compare::csv(&ra, &rb)?.as_bytes())?,
+            Format::Text => out.write_all(compare::text(&sa, &sb, &rows).as_bytes())?,
+            Format::Md => out.write_all(compare::md(&sa, &sb, &rows).as_bytes())?,
+            Format::Csv => out.write_all(compare::csv(&rows)?.as_bytes())?,
             Format::Json => {
-                RecordWriter::new(&mut *out).write(&Summary { fields: compare::json(&ra, &rb, names) })?;
+                RecordWriter::new(&mut *out).write(&Summary { fields: compare::json(&sa, &sb, &rows) })?;
             }
             Format::VllmJson => {
                 return Err(InputError("--vllm-json writes one run; it does not combine with --compare".into()).into())
             }
         }
         out.flush()?;
-        let mut ok = true;
-        for (name, r) in [(a, &ra), (b, &rb)] {
-            for w in &r.warnings {
-                eprintln!("sb-report: {name}: {w}");
+        for s in [&sa, &sb] {
+            for w in &s.warnings {
+                eprintln!("sb-report: {}: {w}", s.name);
             }
-            ok &= r.trustworthy();
         }
-        return Ok(if ok { Outcome::Ok } else { Outcome::Untrustworthy });
+        return Ok(if sa.trustworthy && sb.trustworthy { Outcome::Ok } else { Outcome::Untrustworthy });
     }
 
     let c = collect(&cfg.inputs, &cfg.options)?;

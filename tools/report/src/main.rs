@@ -35,6 +35,7 @@ use std::process::ExitCode;
   sb-report shard-*.ndjson --percentiles 50,90,99,99.9 --slo ttft_ms=500,tpot_ms=50
   sb-report sweep.ndjson --group-by tags.point --format md --plot plots/
   sb-report --compare before.ndjson after.ndjson
+  sb-report --compare results.ndjson vllm-result.json    # next to vllm bench serve --save-result
   sb-report results.ndjson --vllm-json > result.json
 
 Exit status: 0 ok; 1 the load generator did not keep its schedule (the numbers are suspect);
@@ -66,7 +67,8 @@ struct Args {
     #[arg(long, value_name = "FIELD")]
     group_by: Option<String>,
 
-    /// Compare two runs side by side (each a result file), with the change per metric.
+    /// Compare two runs side by side, with the change per metric. Each is a result file or the
+    /// result JSON of `vllm bench serve --save-result`.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "files")]
     compare: Option<Vec<String>>,
 

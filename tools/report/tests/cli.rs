@@ -381,6 +381,32 @@ fn compare_two_runs() {
 }
 
 #[test]
+fn compare_with_the_result_json_of_vllm_bench_serve() {
+    let out = run(&["--compare", &fixture("basic.ndjson"), &fixture("vllm_result.json"), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = v["metrics"].as_array().unwrap();
+    let both: Vec<&Value> = rows.iter().filter(|r| r["a"].is_number() && r["b"].is_number()).collect();
+    assert!(both.len() >= 22, "{} metrics on both sides", both.len());
+    for r in both {
+        let (a, b) = (r["a"].as_f64().unwrap(), r["b"].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "{}: ours {a}, vLLM {b}", r["metric"]);
+    }
+    assert_eq!(v["b"]["model_id"], "Qwen/Qwen3-0.6B", "B is the vLLM file as it is");
+    let text = run(&["--compare", &fixture("basic.ndjson"), &fixture("vllm_result.json")]).stdout;
+    let line = text.lines().find(|l| l.starts_with("ttft_ms.p99")).unwrap();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), ["ttft_ms.p99", "99.60", "99.60", "0.00", "+0.0%"]);
+    // vLLM's --append-result files hold one result a line: one at a time.
+    let dir = tempdir("report-vllm");
+    let one = std::fs::read_to_string(fixture("vllm_result.json")).unwrap();
+    let two = dir.join("two.json");
+    std::fs::write(&two, format!("{}\n{}", one.trim(), one.trim())).unwrap();
+    let out = run(&["--compare", &fixture("basic.ndjson"), &two.to_string_lossy()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("holds 2 vLLM results"), "{}", out.stderr);
+}
+
+#[test]
 fn plots_are_svg_files() {
     let dir = tempdir("report-plot");
     let d = dir.to_string_lossy().into_owned();
