@@ -7,7 +7,8 @@
 # Variables: N (300 requests), RATE (poisson:20), INPUT_LEN (uniform:128:512 tokens),
 # OUTPUT_LEN (64 tokens), SEED (42), MODEL (Qwen/Qwen3-0.6B, the name the sim serves),
 # SIM_ARGS (extra sb-sim flags, e.g. "--decode-ms 20"), MAX_LAG (sb-load --max-lag, ms),
-# SCRAPE_INTERVAL (500ms), SB_BIN, RUN_DIR.
+# SCRAPE_INTERVAL (500ms), URL (a running server instead of sb-sim), PROMETHEUS (query it
+# instead of polling /metrics), SB_BIN, RUN_DIR.
 TARGET=demo
 SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-500ms}
 # shellcheck source=lib/common.sh
@@ -25,29 +26,33 @@ MODE=local
 
 need_bins sb-sample sb-load sb-report sb-scrape sb-sim
 make_run_dir
-write_run_info N RATE INPUT_LEN OUTPUT_LEN SEED MODEL MAX_LAG SCRAPE_INTERVAL TOKENIZER SIM_ARGS
+write_run_info N RATE INPUT_LEN OUTPUT_LEN SEED MODEL MAX_LAG SCRAPE_INTERVAL TOKENIZER SIM_ARGS URL PROMETHEUS
 
 log "sampling $N requests (random, input $INPUT_LEN, output $OUTPUT_LEN tokens)"
 run ">$RUN_DIR/requests.ndjson" "$SB_BIN/sb-sample" random -n "$N" --seed "$SEED" --input-len "$INPUT_LEN" \
   --output-len "$OUTPUT_LEN" --tokenizer "$TOKENIZER" 2>>"$RUN_DIR/logs/sample.log"
 
 # The sim counts prompt tokens with the same tokenizer, so its usage matches the requests'.
-zcat "$TOKENIZER/tokenizer.json.gz" >"$TMP/tokenizer.json"
-start_sim sim --model "$MODEL" --tokenizer "$TMP/tokenizer.json" --seed "$SEED"
-log "sb-sim serving $MODEL at $SIM_URL"
-start_scrape "$SIM_URL" "$RUN_DIR/metrics.ndjson"
+sim_tokenizer_args
+start_server sim --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED"
+log "$MODEL served at $SIM_URL"
+scrape_begin "$SIM_URL" "$RUN_DIR/metrics.ndjson"
 
 log "sending at $RATE (progress below)"
 load_status=0
 run "<$RUN_DIR/requests.ndjson" ">$RUN_DIR/results.ndjson" "$SB_BIN/sb-load" --url "$SIM_URL" --model "$MODEL" \
   --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --run "demo-$(date -u +%Y%m%dT%H%M%SZ)" || load_status=$?
-stop_scrape
-stop_pid "$SIM_PID"
+scrape_end
+stop_server
+prometheus_later "$RUN_DIR/results.ndjson" "$RUN_DIR/metrics.ndjson" --preset vllm --model "$MODEL"
+prometheus_flush
 
 report_status=0
-run ">$RUN_DIR/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$RUN_DIR/results.ndjson" "$RUN_DIR/metrics.ndjson" || report_status=$?
+metrics=()
+[ ! -s "$RUN_DIR/metrics.ndjson" ] || metrics=("$RUN_DIR/metrics.ndjson")
+run ">$RUN_DIR/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$RUN_DIR/results.ndjson" "${metrics[@]}" || report_status=$?
 cat "$RUN_DIR/report.txt"
 log "requests, results, metrics and report: $RUN_DIR"
-log "again by hand: $SB_BIN/sb-report $RUN_DIR/results.ndjson $RUN_DIR/metrics.ndjson --format md"
+log "again by hand: $SB_BIN/sb-report $RUN_DIR/results.ndjson ${metrics[*]} --format md"
 if [ "$load_status" -ne 0 ]; then exit "$load_status"; fi
 exit "$report_status"

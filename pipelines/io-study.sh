@@ -14,7 +14,8 @@
 # Variables: MODELS ("Qwen/Qwen3-0.6B facebook/opt-125m" locally), TASKS (space-separated
 # task:dataset pairs, default the eight above), N (1000), RATE (inf, as vLLM bench serve),
 # SEED, TOKENIZER (all models; default locally the Qwen3-0.6B tokenizer, in a cluster each
-# model's own), DATASETS (local|hub; default local unless in a cluster), MAX_LAG, SIM_ARGS;
+# model's own), DATASETS (local|hub; default local unless in a cluster), MAX_LAG, SIM_ARGS,
+# URL (a running server instead of sb-sim; one model), PROMETHEUS (queried per run);
 # cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, REQUESTS_PVC,
 # READY_TIMEOUT, JOB_TIMEOUT, KEEP.
 TARGET=io-study
@@ -59,9 +60,10 @@ for spec in $TASKS; do
   [[ $spec == *:* ]] || die "TASKS entries are task:dataset pairs, not '$spec'"
   if [ "$DATASETS" = local ]; then local_source "${spec#*:}" >/dev/null || die "no local copy of dataset ${spec#*:}"; fi
 done
+if [ -n "$URL" ] && [ "$(wc -w <<<"$MODELS")" -ne 1 ]; then die "URL= is one server: give one model in MODELS"; fi
 make_run_dir
 write_run_info MODELS TASKS N RATE SEED TOKENIZER DATASETS MAX_LAG SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE PROMETHEUS \
-  REQUESTS_PVC NAMESPACE
+  REQUESTS_PVC NAMESPACE URL
 
 stamp=$(date -u +%m%d%H%M%S)
 failed_cells=0
@@ -95,7 +97,7 @@ for model in $MODELS; do
   model_manifests=()
   if [ "$MODE" = local ]; then
     sim_tokenizer_args
-    start_sim "$slug" --model "$model" "${SIM_TOK[@]}" --seed "$SEED"
+    start_server "$slug" --model "$model" "${SIM_TOK[@]}" --seed "$SEED"
   fi
   for spec in $TASKS; do
     task=${spec%%:*}
@@ -109,11 +111,12 @@ for model in $MODELS; do
       status="sampling failed: $(tail -n 1 "$dir/sample.log")"
     elif [ "$MODE" = local ]; then
       log "$model / $task / $dataset: $(wc -l <"$dir/requests.ndjson") requests at $RATE"
-      start_scrape "$SIM_URL" "$dir/metrics.ndjson" "scrape-$slug"
+      scrape_begin "$SIM_URL" "$dir/metrics.ndjson" "scrape-$slug"
       run "<$dir/requests.ndjson" ">$dir/results.ndjson" "$SB_BIN/sb-load" --url "$SIM_URL" --model "$model" \
         --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --run "io-$stamp-$cell_index" "${tags[@]}" \
         2>"$dir/load.log" || status="load check failed: $(tail -n 1 "$dir/load.log" | sed 's/.*: //')"
-      stop_scrape
+      scrape_end
+      prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset vllm --model "$model"
     else
       log "$model / $task / $dataset: $(wc -l <"$dir/requests.ndjson") requests at $RATE (load Job)"
       load_args=()
@@ -123,20 +126,12 @@ for model in $MODELS; do
         -n "$NAMESPACE" --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" \
         --load-arg="--seed=$SEED" "${load_args[@]}" $DEPLOY_ARGS; then
         cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
-        prometheus_scrape "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$model" \
+        prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$model" \
           --pod "$KUBE_DEPLOY_NAME-.*"
       else
         status="failed: the server did not become ready or the load Job failed (see server.log)"
       fi
       model_manifests+=("$dir/manifests.yaml")
-    fi
-    if [ -s "$dir/results.ndjson" ]; then
-      run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json \
-        2>/dev/null || true
-      metrics=()
-      [ -s "$dir/metrics.ndjson" ] && metrics=("$dir/metrics.ndjson")
-      run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
-        2>/dev/null || true
     fi
     case $status in ok) ;; *) failed_cells=$((failed_cells + 1)) ;; esac
     echo "$status" >"$dir/status"
@@ -144,13 +139,25 @@ for model in $MODELS; do
       '{model: $model, task: $task, dataset: $dataset}' >"$dir/cell.json"
   done
   if [ "$MODE" = local ]; then
-    stop_pid "$SIM_PID"
+    stop_server
   elif [ ${#model_manifests[@]} -gt 0 ] && [ "${KEEP:-0}" != 1 ]; then
     # One file per task, all naming the same server (their Jobs are gone already): delete
     # through the last one, forget the others.
     for f in "${model_manifests[@]}"; do kube_forget "$f"; done
     kube_delete "${model_manifests[-1]}"
   fi
+done
+
+# Each run's report, with its server metrics (from Prometheus once it has scraped past the end).
+prometheus_flush
+for dir in "$RUN_DIR"/cells/*/*/; do
+  [ -s "$dir/results.ndjson" ] || continue
+  run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json \
+    2>/dev/null || true
+  metrics=()
+  [ ! -s "$dir/metrics.ndjson" ] || metrics=("$dir/metrics.ndjson")
+  run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
+    2>/dev/null || true
 done
 
 # The combined report: one row per model x task x dataset from each run's summary, then

@@ -10,7 +10,8 @@
 # Variables: SHARDS (4), N (400), RATE (poisson:40), INPUT_LEN (uniform:128:512),
 # OUTPUT_LEN (32), SEED (42), MODEL (Qwen/Qwen3-0.6B), TOKENIZER, MAX_LAG (ms, 10),
 # SIM_ARGS; cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS (extra sb-deploy render flags),
-# LOADGEN_IMAGE, PROMETHEUS, READY_TIMEOUT, JOB_TIMEOUT, KEEP=1 (leave the objects).
+# LOADGEN_IMAGE, PROMETHEUS, READY_TIMEOUT, JOB_TIMEOUT, KEEP=1 (leave the objects); locally
+# also URL (a running server instead of sb-sim) and PROMETHEUS.
 TARGET=scale-out
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -36,15 +37,15 @@ else
 fi
 make_run_dir
 write_run_info SHARDS N RATE INPUT_LEN OUTPUT_LEN SEED MODEL TOKENIZER MAX_LAG SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE \
-  PROMETHEUS NAMESPACE
+  PROMETHEUS NAMESPACE URL
 mkdir -p "$RUN_DIR/shards"
 sample_random "$RUN_DIR/requests.ndjson"
 run_id="scale-$(date -u +%Y%m%d-%H%M%S)"
 
 if [ "$MODE" = local ]; then
   sim_tokenizer_args
-  start_sim sim --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED"
-  start_scrape "$SIM_URL" "$RUN_DIR/metrics.ndjson"
+  start_server sim --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED"
+  scrape_begin "$SIM_URL" "$RUN_DIR/metrics.ndjson"
   log "$SHARDS sb-load processes at $RATE in all against $SIM_URL"
   shard_pids=()
   for i in $(seq 0 $((SHARDS - 1))); do
@@ -62,8 +63,10 @@ if [ "$MODE" = local ]; then
       [ "$load_status" -ne 0 ] || load_status=$s
     }
   done
-  stop_scrape
-  stop_pid "$SIM_PID"
+  scrape_end
+  stop_server
+  cat "$RUN_DIR"/shards/shard-*.ndjson >"$TMP/all.ndjson"
+  prometheus_later "$TMP/all.ndjson" "$RUN_DIR/metrics.ndjson" --preset vllm --model "$MODEL"
 else
   log "cluster $KUBECONTEXT, namespace $NAMESPACE: $SHARDS load pods against $MODEL"
   load_status=0
@@ -72,8 +75,9 @@ else
     --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" $DEPLOY_ARGS ||
     load_status=1
   cat "$RUN_DIR"/shards/shard-*.ndjson >"$TMP/all.ndjson" || true
-  prometheus_scrape "$TMP/all.ndjson" "$RUN_DIR/metrics.ndjson" --preset io --model "$MODEL" --pod "$KUBE_DEPLOY_NAME-.*"
+  prometheus_later "$TMP/all.ndjson" "$RUN_DIR/metrics.ndjson" --preset io --model "$MODEL" --pod "$KUBE_DEPLOY_NAME-.*"
 fi
+prometheus_flush
 
 shard_files=("$RUN_DIR"/shards/shard-*.ndjson)
 [ ${#shard_files[@]} -gt 0 ] || die "no shard produced results"

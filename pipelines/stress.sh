@@ -11,7 +11,7 @@
 # Variables: RATE (poisson:12, vLLM's `--request-rate 12`), DURATION (10m; the seed ran 11h),
 # REPORT_EVERY (1m), INPUT_LEN (512), PREFIX_LEN (128), OUTPUT_LEN (2), API (chat), MODEL
 # (Qwen/Qwen3-0.6B), TOKENIZER (needs a chat template), SEED, MAX_LAG, SIM_ARGS, PROMETHEUS,
-# GPU_PRESETS (gpu,pcie); cluster: KUBECONTEXT, NAMESPACE, SHARDS (1), DEPLOY_ARGS,
+# GPU_PRESETS (gpu,pcie), URL (a running server instead of sb-sim); cluster: KUBECONTEXT, NAMESPACE, SHARDS (1), DEPLOY_ARGS,
 # LOADGEN_IMAGE, REQUESTS_PVC, READY_TIMEOUT, JOB_TIMEOUT, KEEP.
 TARGET=stress
 # shellcheck source=lib/common.sh
@@ -50,7 +50,7 @@ N=${N:-$(awk -v r="$rate_rps" -v d="$duration_s" 'BEGIN { printf "%d", r * d * 1
 
 make_run_dir
 write_run_info RATE DURATION REPORT_EVERY N INPUT_LEN PREFIX_LEN OUTPUT_LEN API MODEL TOKENIZER SEED MAX_LAG SIM_ARGS \
-  PROMETHEUS GPU_PRESETS SHARDS DEPLOY_ARGS LOADGEN_IMAGE REQUESTS_PVC NAMESPACE
+  PROMETHEUS GPU_PRESETS SHARDS DEPLOY_ARGS LOADGEN_IMAGE REQUESTS_PVC NAMESPACE URL
 mkdir -p "$RUN_DIR/partial"
 
 log "sampling $N sonnet requests (input $INPUT_LEN, prefix $PREFIX_LEN, output $OUTPUT_LEN tokens, $API API)"
@@ -103,8 +103,8 @@ partial_report() {
 load_status=0
 if [ "$MODE" = local ]; then
   sim_tokenizer_args
-  start_sim sim --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED"
-  start_scrape "$SIM_URL" "$RUN_DIR/metrics.ndjson"
+  start_server sim --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED"
+  scrape_begin "$SIM_URL" "$RUN_DIR/metrics.ndjson"
   log "sending at $RATE for $DURATION to $SIM_URL (a partial report every $REPORT_EVERY)"
   note_cmd "sb-load --url $SIM_URL --model $(printf '%q' "$MODEL") --rate $RATE --duration $DURATION --seed $SEED --max-lag $MAX_LAG < requests.ndjson > results.ndjson &"
   spawn "$SB_BIN/sb-load" --url "$SIM_URL" --model "$MODEL" --rate "$RATE" --duration "$DURATION" --seed "$SEED" \
@@ -116,8 +116,9 @@ if [ "$MODE" = local ]; then
   done
   wait_pid "$load_pid" || load_status=$?
   log "$(tail -n 1 "$RUN_DIR/logs/load.log")"
-  stop_scrape
-  stop_pid "$SIM_PID"
+  scrape_end
+  stop_server
+  prometheus_later "$RUN_DIR/results.ndjson" "$RUN_DIR/metrics.ndjson" --preset vllm --model "$MODEL"
 else
   mkdir -p "$RUN_DIR/shards"
   # While the Job runs: when a partial report is due, the pods' logs so far (read whole each
@@ -135,9 +136,10 @@ else
     --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" $DEPLOY_ARGS || load_status=1
   POLL_HOOK=
   cat "$RUN_DIR"/shards/shard-*.ndjson >"$RUN_DIR/results.ndjson" 2>/dev/null || true
-  prometheus_scrape "$RUN_DIR/results.ndjson" "$RUN_DIR/metrics.ndjson" --preset io --model "$MODEL" \
+  prometheus_later "$RUN_DIR/results.ndjson" "$RUN_DIR/metrics.ndjson" --preset io --model "$MODEL" \
     --pod "$KUBE_DEPLOY_NAME-.*"
 fi
+prometheus_flush
 if [ "$MODE" = local ] && [ -n "$PROMETHEUS" ]; then gpu_scrape "$RUN_DIR/gpu.ndjson"; fi
 
 [ -s "$RUN_DIR/results.ndjson" ] || die "the load produced no results"

@@ -89,11 +89,11 @@ while IFS= read -r plan; do
       | .[]' <<<"$plan")
     unmodelled=$(jq -r '[.params | keys[] | select(IN("max-num-seqs","block-size","max-model-len","enable-prefix-caching") | not)] | join(",")' <<<"$plan")
     start_sim "$point" --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED" "${sim_args[@]}"
-    start_scrape "$SIM_URL" "$dir/metrics.ndjson" "scrape-$point"
+    scrape_begin "$SIM_URL" "$dir/metrics.ndjson" "scrape-$point"
     run "<$RUN_DIR/requests.ndjson" ">$dir/results.ndjson" "$SB_BIN/sb-load" --url "$SIM_URL" --model "$MODEL" \
       --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --run "sweep-$stamp-$point" --tag "point=$point" \
       2>"$RUN_DIR/logs/load-$point.log" || status="load check failed: $(tail -n 1 "$RUN_DIR/logs/load-$point.log" | sed 's/.*: //')"
-    stop_scrape
+    scrape_end
     stop_pid "$SIM_PID"
     [ -z "$unmodelled" ] || status="$status (sb-sim does not model $unmodelled)"
   else
@@ -102,7 +102,7 @@ while IFS= read -r plan; do
       --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" \
       --load-arg="--tag=point=$point"; then
       cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
-      prometheus_scrape "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$MODEL" \
+      prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$MODEL" \
         --pod "$KUBE_DEPLOY_NAME-.*"
     else
       status="failed: the server did not become ready or the load Job failed (see points/$point/server.log)"
@@ -111,15 +111,19 @@ while IFS= read -r plan; do
       fi
     fi
   fi
-  if [ -s "$dir/results.ndjson" ]; then
-    metrics=()
-    [ -s "$dir/metrics.ndjson" ] && metrics=("$dir/metrics.ndjson")
-    run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" 2>/dev/null || true
-    run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json 2>/dev/null || true
-  fi
   case $status in ok*) ;; does\ not\ fit*) ;; *) failed_points=$((failed_points + 1)) ;; esac
   echo "$status" >"$dir/status"
 done <"$RUN_DIR/plan.ndjson"
+
+# Each point's report, with its server metrics (from Prometheus once it has scraped past the end).
+prometheus_flush
+for dir in "$RUN_DIR"/points/*/; do
+  [ -s "$dir/results.ndjson" ] || continue
+  metrics=()
+  [ ! -s "$dir/metrics.ndjson" ] || metrics=("$dir/metrics.ndjson")
+  run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" 2>/dev/null || true
+  run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json 2>/dev/null || true
+done
 
 # The table: one row per point, measured numbers where the point ran.
 {

@@ -531,3 +531,99 @@ fn startup_locally_times_the_sim_and_parses_real_vllm_logs() {
     let ready: f64 = sim.split('|').nth(5).unwrap().trim().parse().unwrap();
     assert!(ready > 0.0 && ready < 20.0, "{sim}");
 }
+
+/// A real Prometheus server on loopback scraping `target` every second; killed on drop.
+struct Prometheus {
+    url: String,
+    child: std::process::Child,
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Prometheus {
+        let dir = tempdir("prometheus");
+        let config = dir.join("prometheus.yml");
+        let host_port = target.trim_start_matches("http://");
+        fs::write(
+            &config,
+            format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: sim\n    static_configs: [{{targets: ['{host_port}']}}]\n"),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is needed by this test: apt-get install prometheus (.ci/setup does)");
+        let prom = Prometheus { url: format!("http://127.0.0.1:{port}"), child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "prometheus did not listen within 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Wait for a first scrape of the target before the run: the baseline of its counters.
+        while !http_get(port, "/api/v1/query?query=up%7Bjob%3D%22sim%22%7D").contains(r#""1"]"#) {
+            assert!(Instant::now() < deadline, "prometheus did not scrape the sim within 20 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        prom
+    }
+}
+
+/// The body of a plain HTTP/1.0 GET on loopback (empty on any error).
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::Write;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return String::new();
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_running_server_and_a_real_prometheus_instead_of_sb_sim_and_polling() {
+    let sim = sb_testkit::Sim::start(&["--model", "Qwen/Qwen3-0.6B"]);
+    let prom = Prometheus::start(&sim.url);
+    let run = pipeline(
+        "demo",
+        &[
+            ("URL", &sim.url),
+            ("PROMETHEUS", &prom.url),
+            ("SCRAPE_STEP", "1s"),
+            ("SCRAPE_SETTLE", "3s"),
+            ("N", "40"),
+            ("RATE", "poisson:20"),
+        ],
+    );
+    run.assert_ok();
+    // The pipeline neither started a sim nor polled: the server metrics came from Prometheus.
+    let commands = run.file("commands.sh");
+    assert!(!commands.contains("sb-sim ") && !commands.contains("--endpoint"), "{commands}");
+    assert!(commands.contains(&format!("sb-scrape --prometheus {}", prom.url)), "{commands}");
+    let samples = records(&run.file("metrics.ndjson"));
+    assert!(!samples.is_empty() && samples.iter().all(|s| s["source"] == "prometheus"));
+    let s = summary(&run, &["results.ndjson", "metrics.ndjson"]);
+    let generated = s["server_metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "vllm:generation_tokens_total")
+        .unwrap_or_else(|| panic!("generation tokens from Prometheus: {s}"))["delta"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(generated, s["total_output_tokens"].as_f64().unwrap(), "{s}");
+    // The server is still running: the pipeline did not stop what it did not start.
+    assert!(!port_closed(sim.url.rsplit(':').next().unwrap().parse().unwrap()));
+}

@@ -194,6 +194,35 @@ start_sim() {
   die "sb-sim did not listen within 20 s"
 }
 
+# The server of a local run: sb-sim on a free port, or with URL=... a server already running
+# (a vLLM on this machine, say), which is then neither started nor stopped. Sets SIM_URL.
+URL=${URL:-}
+start_server() {
+  if [ -n "$URL" ]; then
+    SIM_URL=${URL%/}
+    SIM_PID=""
+    note_cmd "# server: $SIM_URL (given with URL=)"
+  else
+    start_sim "$@"
+  fi
+}
+
+stop_server() {
+  if [ -n "${SIM_PID:-}" ]; then stop_pid "$SIM_PID"; fi
+}
+
+# Server metrics of a local run: with PROMETHEUS, Prometheus is queried for each run's window
+# afterwards; otherwise the server's /metrics is polled during the run (SCRAPE=0: neither).
+SCRAPE=${SCRAPE:-1}
+scrape_begin() {
+  SCRAPE_PID=""
+  if [ "$SCRAPE" = 1 ] && [ -z "$PROMETHEUS" ]; then start_scrape "$@"; fi
+}
+
+scrape_end() {
+  if [ -n "${SCRAPE_PID:-}" ]; then stop_scrape; fi
+}
+
 # Polls /metrics of URL into FILE until stop_scrape. Waits for the first scrape, so the run's
 # counters have a baseline sample from before the first request.
 SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-1s}
@@ -402,14 +431,40 @@ kube_load_run() {
 # Server metrics from Prometheus for the window of a results file, when PROMETHEUS is given.
 # Arguments: RESULTS OUT, then sb-scrape arguments (presets, selectors).
 PROMETHEUS=${PROMETHEUS:-}
+SCRAPE_PAD=${SCRAPE_PAD:-30s}
+SCRAPE_STEP=${SCRAPE_STEP:-15s}
+# How long Prometheus gets to scrape past the end of the last run before it is queried: a
+# counter's delta needs a sample after the window (two scrape intervals of a ServiceMonitor).
+SCRAPE_SETTLE=${SCRAPE_SETTLE:-30s}
 prometheus_scrape() {
   local results=$1 out=$2
   shift 2
   [ -n "$PROMETHEUS" ] || return 0
   [ -s "$results" ] || return 0
-  run "$SB_BIN/sb-scrape" --prometheus "$PROMETHEUS" --window "$results" --pad "${SCRAPE_PAD:-30s}" \
-    --namespace "$NAMESPACE" "$@" >"$out" 2>>"$RUN_DIR/logs/scrape.log" ||
+  local where=()
+  if [ "$MODE" = cluster ]; then where=(--namespace "$NAMESPACE"); fi
+  run ">$out" "$SB_BIN/sb-scrape" --prometheus "$PROMETHEUS" --window "$results" --pad "$SCRAPE_PAD" \
+    --step "$SCRAPE_STEP" "${where[@]}" "$@" 2>>"$RUN_DIR/logs/scrape.log" ||
     log "sb-scrape reported a problem (see logs/scrape.log); what it collected is in ${out#"$RUN_DIR"/}"
+}
+
+# Queues a prometheus_scrape (same arguments) for prometheus_flush, so that one wait of
+# SCRAPE_SETTLE serves every run of a study.
+prometheus_later() {
+  [ -n "$PROMETHEUS" ] || return 0
+  printf '%q ' "$@" >>"$TMP/prometheus-queue"
+  printf '\n' >>"$TMP/prometheus-queue"
+}
+
+prometheus_flush() {
+  [ -s "$TMP/prometheus-queue" ] || return 0
+  log "waiting $SCRAPE_SETTLE for Prometheus to scrape past the last run, then querying it"
+  sleep "$(interval_seconds "$SCRAPE_SETTLE")"
+  local line
+  while IFS= read -r line; do
+    eval "prometheus_scrape $line"
+  done <"$TMP/prometheus-queue"
+  rm -f "$TMP/prometheus-queue"
 }
 
 # A compact line for a summary JSON (sb-report --format json): the columns of every table.
