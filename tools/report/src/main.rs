@@ -14,7 +14,7 @@ mod slo;
 mod stats;
 mod timeline;
 
-use app::{Config, Format, InputError, Outcome};
+use app::{Config, Format, Outcome};
 use clap::Parser;
 use collect::Options;
 use std::process::ExitCode;
@@ -39,7 +39,7 @@ use std::process::ExitCode;
   sb-report results.ndjson --vllm-json > result.json
 
 Exit status: 0 ok; 1 the load generator did not keep its schedule (the numbers are suspect);
-2 bad usage or bad input (the error names the file and line)."
+2 bad usage, bad input (the error names the file and line), or output that cannot be written."
 )]
 struct Args {
     /// Result files (NDJSON; may also hold run records and metric samples). `-` or none: stdin.
@@ -133,12 +133,9 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
+            // Bad input, bad usage, or an output that cannot be written: no summary to trust.
             eprintln!("sb-report: {e:#}");
-            if e.downcast_ref::<InputError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            ExitCode::from(2)
         }
     }
 }

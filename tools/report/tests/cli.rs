@@ -452,6 +452,11 @@ fn bad_input_names_file_and_line_and_exits_2() {
     let out = run_with_stdin(&[], b"\n\n");
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no records in the input"), "{}", out.stderr);
+    // An output that cannot be written is an error too: a --plot directory under a file.
+    let under_a_file = format!("{}/plots", fixture("basic.ndjson"));
+    let out = run(&[&fixture("basic.ndjson"), "--plot", &under_a_file]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--plot: cannot create"), "{}", out.stderr);
     let out = run(&["no-such-file.ndjson"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no-such-file.ndjson"), "{}", out.stderr);
