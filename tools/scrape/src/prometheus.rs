@@ -28,6 +28,14 @@ pub fn choose_step(window: Window, wanted: Duration) -> Duration {
     Duration::from_millis(wanted_ms.max(min_ms))
 }
 
+/// Points a series present over the whole window has: `start, start+step, ... <= end`.
+pub fn expected_points(window: Window, step: Duration) -> u64 {
+    let step_ns = (step.as_millis() as u64).max(1) * 1_000_000;
+    // The API works in milliseconds: the window's ends as sent.
+    let span_ns = (window.end_ns / 1_000_000 - window.start_ns / 1_000_000) * 1_000_000;
+    span_ns / step_ns + 1
+}
+
 pub struct Config {
     /// Base URL of the server, e.g. `http://prometheus:9090` (a path prefix is kept).
     pub base_url: String,
@@ -78,6 +86,7 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
     let url = format!("{}/api/v1/query_range", cfg.base_url.trim_end_matches('/'));
     let mut outcome = Outcome::default();
     let mut empty: Vec<String> = Vec::new();
+    let mut gappy = 0usize;
     let (start, end) = (ns_to_secs_string(cfg.window.start_ns), ns_to_secs_string(cfg.window.end_ns));
     let step = format!("{:.3}", cfg.step.as_secs_f64());
     for (i, query) in queries.iter().enumerate() {
@@ -115,8 +124,13 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
                 continue;
             }
         };
-        for w in envelope.warnings.iter().chain(&envelope.infos) {
-            eprintln!("sb-scrape: Prometheus says about {:?}: {w}", query.promql);
+        // Warnings mean the answer may be incomplete (a partial response from a federated or
+        // remote-read store): a failure. Infos are hints about the query itself.
+        for w in &envelope.warnings {
+            outcome.fail(format!("query {:?}: Prometheus warns: {w}", query.promql));
+        }
+        for info in &envelope.infos {
+            eprintln!("sb-scrape: query {:?}: Prometheus notes: {info}", query.promql);
         }
         if envelope.status != "success" {
             outcome.fail(format!(
@@ -145,6 +159,8 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
         if series.is_empty() {
             empty.push(query.promql.clone());
         }
+        let expected = expected_points(cfg.window, cfg.step);
+        gappy += series.iter().filter(|s| s.histograms.is_empty() && (s.values.len() as u64) < expected).count();
         let written = write_series(cfg, query, series, sink, &mut outcome);
         if let Err(e) = written.and_then(|_| sink.flush()) {
             if is_broken_pipe(&e) {
@@ -153,6 +169,12 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
             }
             return Err(e.into());
         }
+    }
+    if gappy > 0 {
+        eprintln!(
+            "sb-scrape: {gappy} series have no value at some steps of the window (target down or restarted, \
+             or no data that far back); what exists was written"
+        );
     }
     if !empty.is_empty() {
         eprintln!(
@@ -229,6 +251,14 @@ mod tests {
         assert_eq!(week, Duration::from_millis(54_982));
         assert!(7 * 86400 * 1000 / week.as_millis() as u64 <= MAX_POINTS);
         assert_eq!(choose_step(w(0), Duration::ZERO), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn points_expected_in_a_window() {
+        let w = Window { start_ns: 10_000_000_000, end_ns: 70_000_000_000 };
+        assert_eq!(expected_points(w, Duration::from_secs(15)), 5);
+        assert_eq!(expected_points(w, Duration::from_secs(7)), 9);
+        assert_eq!(expected_points(Window { start_ns: 5, end_ns: 5 }, Duration::from_secs(1)), 1);
     }
 
     #[test]

@@ -119,6 +119,7 @@ fn real_prometheus_presets_window_from_results_and_errors() {
     assert_eq!(tokens[0]["type"], "counter");
     assert!(!out.of("vllm:kv_cache_usage_perc").is_empty());
     assert!(out.stderr.contains("returned no series"), "mm_cache is not in the sim: {}", out.stderr);
+    assert!(!out.stderr.contains("no value at some steps"), "{}", out.stderr);
 
     // --- cAdvisor presets with the study's selectors, values as in the fixture file. ---
     let out = scrape(&[
@@ -238,6 +239,7 @@ fn real_prometheus_presets_window_from_results_and_errors() {
     let before = out.stderr.split("s step").next().unwrap();
     let step: f64 = before.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{}", out.stderr));
     assert!((7.854..7.9).contains(&step), "{}", out.stderr);
+    assert!(out.stderr.contains("no value at some steps"), "a day back, Prometheus has seconds of data: {}", out.stderr);
     assert!(!out.samples.is_empty());
 
     // --- An unreachable server. ---
