@@ -33,41 +33,83 @@ struct UrlStats {
     last_error: Option<String>,
 }
 
-/// Polls until the end time or a signal. The window written on samples is `[first scrape, end]`
-/// when an end is known; without one the samples carry no window (it is not known yet when they
-/// are written).
+/// Polls until the end time or a signal, then scrapes once more, so that the last samples are
+/// from the moment the run ended (sb-report's counter deltas need a sample at or after the end).
+/// The window written on samples is `[first scrape, end]` when an end is known; without one the
+/// samples carry no window (it is not known yet when they are written).
 pub async fn run<W: Write>(cfg: &Config, sink: &mut Sink<W>) -> anyhow::Result<Outcome> {
     let clock = Clock::global();
-    let client = reqwest::Client::builder().timeout(cfg.timeout).default_headers(cfg.headers.clone()).build()?;
-    let mut stats: Vec<UrlStats> = cfg.urls.iter().map(|_| UrlStats::default()).collect();
-    let mut outcome = Outcome::default();
     let started_ns = clock.now_ns();
-    let window = cfg.end_ns.map(|end_ns| Window { start_ns: started_ns, end_ns });
+    let mut poller = Poller {
+        cfg,
+        client: reqwest::Client::builder().timeout(cfg.timeout).default_headers(cfg.headers.clone()).build()?,
+        stats: cfg.urls.iter().map(|_| UrlStats::default()).collect(),
+        window: cfg.end_ns.map(|end_ns| Window { start_ns: started_ns, end_ns }),
+        scrapes: 0,
+    };
+    let mut outcome = Outcome::default();
     let stop = shutdown_signal();
     tokio::pin!(stop);
     let mut ticker = tokio::time::interval(cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let deadline = cfg.end_ns.map(|end| tokio::time::Instant::from_std(clock.instant_at(end)));
-    let mut scrapes = 0u64;
-    'poll: loop {
+    loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = &mut stop => break 'poll,
-            _ = sleep_until(deadline) => break 'poll,
+            _ = &mut stop => break,
+            _ = sleep_until(deadline) => break,
         }
-        let scrape_ns = clock.now_ns();
-        if cfg.end_ns.is_some_and(|end| scrape_ns > end) {
+        if cfg.end_ns.is_some_and(|end| clock.now_ns() > end) {
             break;
         }
-        let fetches = cfg.urls.iter().map(|url| fetch(&client, url));
+        if let Err(e) = poller.round(sink).await {
+            return stdout_error(e, outcome);
+        }
+    }
+    // The closing scrape, bounded so that a hung endpoint cannot hold up the exit.
+    match tokio::time::timeout(cfg.timeout.min(Duration::from_secs(5)), poller.round(sink)).await {
+        Ok(Err(e)) => return stdout_error(e, outcome),
+        Ok(Ok(())) => {}
+        Err(_) => eprintln!("sb-scrape: the closing scrape did not finish within 5 s; left out"),
+    }
+    eprintln!("sb-scrape: {} scrapes of {} URL(s), {} samples", poller.scrapes, cfg.urls.len(), sink.written);
+    for (url, st) in cfg.urls.iter().zip(&poller.stats) {
+        if st.failed > 0 {
+            outcome.fail(format!(
+                "{url}: {} of {} scrapes failed (last error: {})",
+                st.failed,
+                st.ok + st.failed,
+                st.last_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if st.bad_lines > 0 {
+            outcome.fail(format!("{url}: {} lines could not be parsed and were left out", st.bad_lines));
+        }
+    }
+    Ok(outcome)
+}
+
+struct Poller<'a> {
+    cfg: &'a Config,
+    client: reqwest::Client,
+    stats: Vec<UrlStats>,
+    window: Option<Window>,
+    scrapes: u64,
+}
+
+impl Poller<'_> {
+    /// One scrape of every URL, concurrently; samples written and flushed. Errors are stdout's.
+    async fn round<W: Write>(&mut self, sink: &mut Sink<W>) -> std::io::Result<()> {
+        let scrape_ns = Clock::global().now_ns();
+        let fetches = self.cfg.urls.iter().map(|url| fetch(&self.client, url));
         let results = futures_util::future::join_all(fetches).await;
-        scrapes += 1;
-        for ((url, result), st) in cfg.urls.iter().zip(results).zip(stats.iter_mut()) {
+        self.scrapes += 1;
+        for ((url, result), st) in self.cfg.urls.iter().zip(results).zip(self.stats.iter_mut()) {
             let (text, dialect) = match result {
                 Ok(r) => r,
                 Err(e) => {
                     if st.failed == 0 {
-                        eprintln!("sb-scrape: {url}: {e} (retrying every {:?})", cfg.interval);
+                        eprintln!("sb-scrape: {url}: {e} (retrying every {:?})", self.cfg.interval);
                     }
                     st.failed += 1;
                     st.last_error = Some(e);
@@ -83,47 +125,27 @@ pub async fn run<W: Write>(cfg: &Config, sink: &mut Sink<W>) -> anyhow::Result<O
                 st.bad_lines += parsed.errors.len() as u64;
             }
             for s in parsed.samples {
-                if cfg.name_filter.as_ref().is_some_and(|re| !re.is_match(&s.name)) {
+                if self.cfg.name_filter.as_ref().is_some_and(|re| !re.is_match(&s.name)) {
                     continue;
                 }
                 let ts_ns = match s.timestamp_ms {
                     Some(ms) if ms >= 0 => ms as u64 * 1_000_000,
                     _ => scrape_ns,
                 };
-                let sample = Sample {
+                sink.push(&Sample {
                     metric: s.name,
                     labels: s.labels,
                     ts_ns,
                     value: s.value,
                     source: SampleSource::Endpoint,
                     metric_type: s.metric_type,
-                    window,
+                    window: self.window,
                     target: Some(url.clone()),
-                };
-                if let Err(e) = sink.push(&sample) {
-                    return stdout_error(e, outcome);
-                }
+                })?;
             }
         }
-        if let Err(e) = sink.flush() {
-            return stdout_error(e, outcome);
-        }
+        sink.flush()
     }
-    eprintln!("sb-scrape: {scrapes} scrapes of {} URL(s), {} samples", cfg.urls.len(), sink.written);
-    for (url, st) in cfg.urls.iter().zip(&stats) {
-        if st.failed > 0 {
-            outcome.fail(format!(
-                "{url}: {} of {} scrapes failed (last error: {})",
-                st.failed,
-                st.ok + st.failed,
-                st.last_error.as_deref().unwrap_or("?")
-            ));
-        }
-        if st.bad_lines > 0 {
-            outcome.fail(format!("{url}: {} lines could not be parsed and were left out", st.bad_lines));
-        }
-    }
-    Ok(outcome)
 }
 
 fn stdout_error(e: std::io::Error, mut outcome: Outcome) -> anyhow::Result<Outcome> {

@@ -37,7 +37,12 @@ fn polls_every_url_and_keeps_names_types_and_timestamps() {
     let times: Vec<u64> = running.iter().map(|s| s["ts_ns"].as_u64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[1] > w[0]));
     let w = &running[0]["window"];
-    assert!(times.iter().all(|t| *t >= w["start_ns"].as_u64().unwrap() && *t <= w["end_ns"].as_u64().unwrap()));
+    let (start, end) = (w["start_ns"].as_u64().unwrap(), w["end_ns"].as_u64().unwrap());
+    assert!(times.iter().all(|t| *t >= start));
+    // Scrapes inside the window, then a closing one at its end.
+    let (last, inside) = times.split_last().unwrap();
+    assert!(inside.iter().all(|t| *t < end));
+    assert!(*last >= end && *last < end + 1_000_000_000, "closing scrape at {last}, window end {end}");
     assert_eq!(running[0]["type"], "gauge");
     assert_eq!(running[0]["source"], "endpoint");
 
@@ -64,10 +69,10 @@ fn the_vllm_dump_comes_through_whole_and_match_filters() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = std::fs::read_to_string(sb_testkit::testdata("scrape/metrics/vllm-metrics-0.11.0.txt")).unwrap();
     let lines = text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count();
-    assert_eq!(out.samples.len(), lines, "one scrape, every sample line");
+    assert_eq!(out.samples.len(), 2 * lines, "a scrape at the start and the closing one, every sample line");
     let filtered = scrape(&["--endpoint", &fixtures.url("/vllm"), "--duration", "500ms", "--match", "^vllm:"]);
     let vllm_lines = text.lines().filter(|l| l.starts_with("vllm:")).count();
-    assert_eq!(filtered.samples.len(), vllm_lines);
+    assert_eq!(filtered.samples.len(), 2 * vllm_lines);
 }
 
 #[test]
@@ -114,7 +119,7 @@ fn a_failing_url_is_reported_and_the_others_kept() {
 fn ctrl_c_stops_polling_and_keeps_every_scrape() {
     let sim = Sim::start(&[]);
     let mut child = Command::new(bin("sb-scrape"))
-        .args(["--endpoint", &format!("{}/metrics", sim.url), "--interval", "100ms"])
+        .args(["--endpoint", &format!("{}/metrics", sim.url), "--interval", "10s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -127,6 +132,7 @@ fn ctrl_c_stops_polling_and_keeps_every_scrape() {
         buf
     });
     std::thread::sleep(Duration::from_millis(800));
+    let stop_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
@@ -143,7 +149,11 @@ fn ctrl_c_stops_polling_and_keeps_every_scrape() {
     child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
     let out = parse_output(status.code().unwrap_or(-1), &stdout, &stderr);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // The first scrape at the start, none other within the 10 s interval, and the closing scrape
+    // on Ctrl-C: the state at the moment the run ended is in the stream.
     let running = out.of("vllm:num_requests_running");
-    assert!(running.len() >= 3, "{}", running.len());
+    assert_eq!(running.len(), 2, "{}", out.stderr);
+    let closing = running[1]["ts_ns"].as_u64().unwrap();
+    assert!(closing >= stop_ns && closing < stop_ns + 2_000_000_000, "{closing} vs {stop_ns}");
     assert!(running.iter().all(|s| s.get("window").is_none()), "no end was known: no window");
 }

@@ -239,7 +239,11 @@ fn real_prometheus_presets_window_from_results_and_errors() {
     let before = out.stderr.split("s step").next().unwrap();
     let step: f64 = before.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{}", out.stderr));
     assert!((7.854..7.9).contains(&step), "{}", out.stderr);
-    assert!(out.stderr.contains("no value at some steps"), "a day back, Prometheus has seconds of data: {}", out.stderr);
+    assert!(
+        out.stderr.contains("no value at some steps"),
+        "a day back, Prometheus has seconds of data: {}",
+        out.stderr
+    );
     assert!(!out.samples.is_empty());
 
     // --- An unreachable server. ---
