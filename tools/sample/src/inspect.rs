@@ -21,12 +21,13 @@ pub fn run(mut args: RunArgs, rows: usize) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{}: {} rows, task {}, api {}, tokenizer {}",
+        "{}: {} rows, task {}, api {}, tokenizer {}{}",
         p.dataset.name(),
         p.units.len(),
         opts.task,
         opts.api.as_str(),
-        p.tok.name
+        p.tok.name,
+        if p.tok.is_fast() { "" } else { " (counted with encode: no fast path for this tokenizer)" }
     )?;
     for r in requests.iter().take(rows) {
         writeln!(out, "\n--- {} ({})", r.id, r.source.as_deref().unwrap_or("-"))?;

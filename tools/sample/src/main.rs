@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod chat_template;
 mod datasets;
+mod fastcount;
 mod formats;
 mod hub;
 mod inspect;

@@ -6,12 +6,13 @@
 //! `add_special_tokens=False` (what vLLM's chat endpoint does: the template already holds them).
 
 use crate::chat_template::ChatTemplate;
+use crate::fastcount::FastIds;
 use crate::hub::{hub_file, HubOpts};
 use anyhow::{anyhow, bail, Context, Result};
 use hf_hub::RepoType;
 use sb_records::Message;
 use std::path::Path;
-use tokenizers::Tokenizer;
+use tokenizers::{PostProcessor, Tokenizer};
 
 /// A loaded tokenizer with its optional chat template.
 pub struct TokenCounter {
@@ -21,6 +22,10 @@ pub struct TokenCounter {
     template: Option<ChatTemplate>,
     /// Ids a synthetic prompt may use: the base vocabulary without special/added tokens.
     plain_vocab_size: u32,
+    /// The exact fast path, for the tokenizer shapes it reproduces.
+    fast: Option<FastIds>,
+    /// Special tokens the post-processor adds to a single sequence (a BOS, say).
+    post_added_tokens: u32,
 }
 
 impl TokenCounter {
@@ -30,6 +35,8 @@ impl TokenCounter {
         let bytes = crate::formats::read_maybe_gz(tokenizer_json)?;
         let tok = Tokenizer::from_bytes(&bytes)
             .map_err(|e| anyhow!("{}: not a loadable tokenizer.json: {e}", tokenizer_json.display()))?;
+        let fast = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|j| FastIds::for_tokenizer(&j));
+        let post_added_tokens = tok.get_post_processor().map_or(0, |p| p.added_tokens(false)) as u32;
         let template = match config_json {
             Some(p) if p.exists() => ChatTemplate::from_config_file(p)?,
             _ => None,
@@ -37,7 +44,7 @@ impl TokenCounter {
         let added = tok.get_added_tokens_decoder();
         let min_added = added.keys().copied().min().unwrap_or(u32::MAX);
         let plain_vocab_size = (tok.get_vocab_size(false) as u32).min(min_added);
-        Ok(TokenCounter { name: name.to_string(), tok, template, plain_vocab_size })
+        Ok(TokenCounter { name: name.to_string(), tok, template, plain_vocab_size, fast, post_added_tokens })
     }
 
     /// `--tokenizer`: a `tokenizer.json` (or `.json.gz`) file, a directory holding one, or a
@@ -76,13 +83,26 @@ impl TokenCounter {
         TokenCounter::from_files(spec, &json, config.as_deref())
     }
 
+    /// True when counting takes the exact fast path (see `fastcount`).
+    pub fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    #[cfg(test)]
+    pub fn fast_split_kind(&self) -> Option<&'static str> {
+        self.fast.as_ref().map(FastIds::split_kind)
+    }
+
     pub fn has_chat_template(&self) -> bool {
         self.template.is_some()
     }
 
     /// Tokens of a completions prompt (special tokens added as the tokenizer's post-processor says).
     pub fn count(&self, text: &str) -> Result<u32> {
-        Ok(self.encode_ids(text, true)?.len() as u32)
+        match &self.fast {
+            Some(f) => Ok(f.ids(&self.tok, text)?.len() as u32 + self.post_added_tokens),
+            None => Ok(self.encode_ids(text, true)?.len() as u32),
+        }
     }
 
     /// Tokens of text as generated output (no special tokens added).
@@ -91,6 +111,14 @@ impl TokenCounter {
     }
 
     pub fn encode_ids(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        if let (Some(f), false) = (&self.fast, add_special_tokens) {
+            return f.ids(&self.tok, text);
+        }
+        self.encode_ids_slow(text, add_special_tokens)
+    }
+
+    /// `Tokenizer::encode`, whatever the tokenizer (the reference for the fast path).
+    pub fn encode_ids_slow(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
         let enc = self.tok.encode_fast(text, add_special_tokens).map_err(|e| anyhow!("tokenizer: {e}"))?;
         Ok(enc.get_ids().to_vec())
     }
@@ -198,6 +226,82 @@ mod tests {
         let t = fixture("gpt2");
         let err = t.count_chat(&[Message { role: "user".into(), content: "hi".into() }]).unwrap_err().to_string();
         assert!(err.contains("no chat template"), "{err}");
+    }
+
+    /// Every fixture text, plus the edge cases of the pre-tokenizer patterns, through both paths.
+    fn differential_texts() -> Vec<String> {
+        let mut texts: Vec<String> = [
+            "",
+            " ",
+            "  ",
+            "\n",
+            "a  b",
+            "a\n\nb",
+            "a \n b",
+            "end   ",
+            "\t\tx",
+            "x\r\n\r\ny",
+            "it's I'LL we'd 'S",
+            "num 12345 6.78e9 ١٢٣",
+            "café cafe\u{301} Å Å",
+            "日本語のテキスト、中文。",
+            "emoji 👍🏽 done",
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",
+            "a<|endoftext|>b<|endoftext|>",
+            "<think>\n\n</think>\n\n",
+            "  leading and trailing  \n\n\t",
+            "a \t b",
+            " \n x",
+            "x \u{3000}y",
+            "\n \n",
+            "a ",
+            " a",
+            "\u{3000}\u{3000}z",
+            "q\t?",
+            "x  !!",
+            "\r\n\r\n  \r\nz",
+            "mixed\u{a0}nbsp\u{2003}em space",
+            "tabs\tand  \t  spaces",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        texts.push(std::fs::read_to_string(testdata("vllm/sonnet.txt")).unwrap());
+        for line in std::fs::read_to_string(testdata("loogle/shortdep_qa.jsonl")).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            texts.push(v["input"].as_str().unwrap().to_string());
+        }
+        let conv: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(testdata("sharegpt/dummy_conversation.json")).unwrap())
+                .unwrap();
+        for c in conv.as_array().unwrap().iter().take(100) {
+            for t in c["conversations"].as_array().unwrap() {
+                texts.push(t["value"].as_str().unwrap().to_string());
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn fast_path_gives_the_same_ids_as_encode() {
+        let texts = differential_texts();
+        for name in ["gpt2", "qwen3-0.6b"] {
+            let t = fixture(name);
+            assert_eq!(t.fast_split_kind(), Some("dfa"), "{name} should take the fast path with the plain regex");
+            for text in &texts {
+                let slow = t.encode_ids_slow(text, false).unwrap();
+                assert_eq!(t.encode_ids(text, false).unwrap(), slow, "{name}: {:?}", &text[..text.len().min(80)]);
+                assert_eq!(t.count(text).unwrap(), t.encode_ids_slow(text, true).unwrap().len() as u32);
+            }
+            // Random ids decoded: arbitrary Unicode, broken UTF-8 sequences replaced.
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5);
+            for _ in 0..50 {
+                let ids: Vec<u32> =
+                    (0..200).map(|_| rand::Rng::random_range(&mut rng, 0..t.plain_vocab_size())).collect();
+                let text = t.decode(&ids).unwrap();
+                assert_eq!(t.encode_ids(&text, false).unwrap(), t.encode_ids_slow(&text, false).unwrap(), "{name}");
+            }
+        }
     }
 
     #[test]
