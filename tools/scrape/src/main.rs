@@ -33,7 +33,7 @@ Examples:
   sb-load ... ; kill -INT %1
 
   # start-up phases of a vLLM server
-  kubectl logs deploy/vllm | sb-scrape --log - --year 2026
+  kubectl logs --timestamps deploy/vllm | sb-scrape --log -
 
 Exit status: 0 all collected, 1 something failed (what was collected is still written),
 2 usage or input error.";

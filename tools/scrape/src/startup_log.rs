@@ -13,7 +13,7 @@
 //! `takes`/`took`, `seconds`/`s`, `GB`/`GiB`/`GiB memory`, `dynamic shape`/`compile range`.
 
 use crate::sink::{Outcome, Sink};
-use crate::window::days_from_civil;
+use crate::window::{days_from_civil, parse_rfc3339};
 use anyhow::Context;
 use regex::Regex;
 use sb_records::ndjson::is_broken_pipe;
@@ -64,6 +64,8 @@ fn rules() -> &'static [Rule] {
                 &[(2, "model_load_seconds", "duration"), (1, "model_load_memory_gib", "gauge")],
                 None,
             ),
+            // V0 engine (<= 0.10): the weights' memory, no time.
+            r(r"Loading model weights took ([\d.]+) GB", &[(1, "model_load_memory_gib", "gauge")], None),
             r(r"Dynamo bytecode transform time: ([\d.]+) s", &[(1, "dynamo_transform_seconds", "duration")], None),
             r(
                 r"Compiling a graph for (.+?) takes ([\d.]+) s",
@@ -104,6 +106,7 @@ fn rules() -> &'static [Rule] {
 
 struct Patterns {
     ansi: Regex,
+    kube_ts: Regex,
     prefix: Regex,
     header: Regex,
     engine: Regex,
@@ -116,6 +119,8 @@ fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
         ansi: Regex::new(r"\x1b\[[0-9;]*[A-Za-z]").unwrap(),
+        // `kubectl logs --timestamps` / `docker logs -t`: RFC 3339 in UTC before the line.
+        kube_ts: Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}) ").unwrap(),
         // `(APIServer pid=155) `, `(EngineCore_DP0 pid=420) `, `(Worker_TP1 pid=90) `.
         prefix: Regex::new(r"^\(([A-Za-z][\w-]*) pid=(\d+)\)\s*").unwrap(),
         // `INFO 06-10 06:16:16 [api_server.py:1289] msg`; before 0.8 no `[`; with
@@ -198,6 +203,12 @@ impl StartupParser {
         let p = patterns();
         let clean = p.ansi.replace_all(raw, "");
         let mut line = clean.trim_end_matches(['\r', '\n']).trim_start();
+        // A runtime timestamp has the year, the zone and sub-second digits: better than vLLM's own.
+        let mut runtime_ts = None;
+        if let Some(m) = p.kube_ts.find(line) {
+            runtime_ts = parse_rfc3339(m.as_str().trim_end());
+            line = line[m.end()..].trim_start();
+        }
         let mut process = None;
         if let Some(c) = p.prefix.captures(line) {
             process = Some(c[1].to_string());
@@ -205,7 +216,7 @@ impl StartupParser {
         }
         // uvicorn's own lines (`INFO:     Application startup complete.`) have no timestamp.
         if line.starts_with("INFO:") && line.contains("Application startup complete") {
-            if let Some(ts) = self.last_ts {
+            if let Some(ts) = runtime_ts.or(self.last_ts) {
                 self.milestones[5] = Some(ts);
                 self.done = true;
             }
@@ -222,7 +233,7 @@ impl StartupParser {
         self.last_month = month;
         let secs = days_from_civil(self.year, month, num(3)) * 86400 + num(4) * 3600 + num(5) * 60 + num(6)
             - self.opts.utc_offset_s;
-        let ts = (secs.max(0) as u64) * 1_000_000_000 + num(7) as u64 * 1_000_000;
+        let ts = runtime_ts.unwrap_or((secs.max(0) as u64) * 1_000_000_000 + num(7) as u64 * 1_000_000);
         self.last_ts = Some(ts);
         self.vllm_lines += 1;
         let msg = h.get(8).map_or("", |m| m.as_str());
@@ -346,10 +357,10 @@ impl StartupParser {
             let ready_at = MILESTONES[i].0.to_string();
             let labels = BTreeMap::from([("ready".to_string(), ready_at.clone())]);
             out.push(self.sample("total_seconds", labels.clone(), ready, secs_between(s, ready), "duration"));
-            out.push(self.sample("ready_time_seconds", labels, ready, ready as f64 / 1e9, "event"));
+            out.push(self.sample("ready_time_seconds", labels, ready, epoch_secs(ready), "event"));
         }
         if let Some(s) = start {
-            out.push(self.sample("process_start_time_seconds", BTreeMap::new(), s, s as f64 / 1e9, "event"));
+            out.push(self.sample("process_start_time_seconds", BTreeMap::new(), s, epoch_secs(s), "event"));
             let mut labels = BTreeMap::new();
             if let Some(v) = &self.version {
                 labels.insert("version".to_string(), v.clone());
@@ -425,6 +436,11 @@ pub fn run<W: Write>(paths: &[String], year: i64, utc_offset_s: i64, sink: &mut 
         }
     }
     Ok(outcome)
+}
+
+/// Epoch seconds of epoch nanoseconds, without the rounding of one big division.
+fn epoch_secs(ns: u64) -> f64 {
+    (ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9
 }
 
 fn secs_between(a: u64, b: u64) -> f64 {
@@ -655,6 +671,37 @@ mod tests {
 
     fn p_(list: &[(&str, f64)]) -> Vec<(String, f64)> {
         p(list)
+    }
+
+    #[test]
+    fn runtime_timestamps_from_kubectl_are_used() {
+        // The 0.9.0.1 log as `kubectl logs --timestamps` shows it: each stamped line at .250 s of
+        // its second, uvicorn's lines at 06:16:45.900.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/scrape/logs/vllm-startup-0.9.0.1.log");
+        let text = std::fs::read_to_string(path).unwrap();
+        let header = patterns().header.clone();
+        let mut p = StartupParser::new(Options { year: 1999, utc_offset_s: 7200, target: "k".into() });
+        for line in text.lines() {
+            let stamp = match header.captures(line) {
+                Some(c) => format!("2025-{}-{}T{}:{}:{}.250000000Z", &c[2], &c[3], &c[4], &c[5], &c[6]),
+                None => "2025-06-10T06:16:45.900Z".to_string(),
+            };
+            p.feed(&format!("{stamp} {line}"));
+        }
+        let (s, _) = p.finish();
+        assert_eq!(get(&s, "total_seconds", &[]), 29.65, "06:16:16.25 to uvicorn's 06:16:45.9");
+        let start = get(&s, "process_start_time_seconds", &[]);
+        assert_eq!(start, (days_from_civil(2025, 6, 10) * 86400 + 6 * 3600 + 16 * 60 + 16) as f64 + 0.25);
+        assert_eq!(get(&s, "weights_load_seconds", &[]), 0.47);
+    }
+
+    #[test]
+    fn v0_weights_memory_line() {
+        let mut p = StartupParser::new(Options { year: 2025, utc_offset_s: 0, target: "t".into() });
+        p.feed("INFO 02-11 10:00:00 model_runner.py:1115] Loading model weights took 14.9888 GB");
+        let (s, _) = p.finish();
+        assert_eq!(get(&s, "model_load_memory_gib", &[]), 14.9888);
     }
 
     #[test]

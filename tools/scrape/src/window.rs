@@ -59,7 +59,7 @@ fn decimal_seconds_to_ns(t: &str) -> Option<u64> {
 }
 
 /// RFC 3339 with `T` or a space, optional fraction, and `Z` or a `±HH:MM` offset.
-fn parse_rfc3339(s: &str) -> Option<u64> {
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
     let b = s.as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
