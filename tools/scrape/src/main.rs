@@ -281,11 +281,12 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
 fn parse_headers(raw: &[String]) -> Result<reqwest::header::HeaderMap> {
     let mut map = reqwest::header::HeaderMap::new();
     for h in raw {
+        // Never echo the text: a header is often a credential.
         let Some((name, value)) = h.split_once(':') else {
-            bail!("--header {h:?}: expected `Name: value`");
+            bail!("--header: expected `Name: value` (no ':' in the argument)");
         };
         let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
-            .with_context(|| format!("--header {h:?}: bad header name"))?;
+            .context("--header: bad header name before the ':'")?;
         let mut value = reqwest::header::HeaderValue::from_str(value.trim())
             .with_context(|| format!("--header {:?}: bad header value", name.as_str()))?;
         value.set_sensitive(true);
