@@ -268,6 +268,23 @@ mod tests {
     }
 
     #[test]
+    fn hub_failures_become_one_clear_line() {
+        let status = |code: u16| {
+            let resp = ureq::Response::new(code, "x", "").unwrap();
+            ApiError::RequestError(Box::new(ureq::Error::Status(code, resp)))
+        };
+        let gated = hub_error("meta-llama/Llama-3.1-8B", "main", RepoType::Model, status(401)).to_string();
+        assert!(
+            gated.contains("model meta-llama/Llama-3.1-8B is gated or private") && gated.contains("set HF_TOKEN"),
+            "{gated}"
+        );
+        let missing = hub_error("cais/mmlu", "v9", RepoType::Dataset, status(404)).to_string();
+        assert_eq!(missing, "dataset cais/mmlu@v9 not found on the Hub (check the name and --revision)");
+        let other = hub_error("cais/mmlu", "main", RepoType::Dataset, status(500)).to_string();
+        assert!(other.contains("Hub request failed") && other.contains("--offline"), "{other}");
+    }
+
+    #[test]
     fn offline_reads_the_huggingface_hub_cache_layout() {
         let dir = std::env::temp_dir().join(format!("sb-sample-hub-{}", std::process::id()));
         let repo_dir = dir.join("datasets--cais--mmlu");

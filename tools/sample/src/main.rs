@@ -35,8 +35,11 @@ Examples:
   # vLLM's sonnet with the seed study's lengths, for the chat endpoint
   sb-sample sonnet --input-len 512 --prefix-len 128 --output-len 2 --api chat --tokenizer Qwen/Qwen3-0.6B
 
-  # Multi-turn chat from a local ShareGPT file, vLLM's length filter, from the Hub cache only
-  sb-sample openchat --source sharegpt_gpt4.json --api chat --vllm-filter --tokenizer Qwen/Qwen3-0.6B
+  # Multi-turn chat sessions from OpenChat's file, at most 4 turns each, Hub cache only
+  sb-sample openchat -n 200 --max-turns 4 --offline --tokenizer Qwen/Qwen3-0.6B
+
+  # LooGLE long-document QA (one document, many questions: shared prefix), middle-truncated to 30k
+  sb-sample loogle --config longdep_qa --truncate 30000 --tokenizer Qwen/Qwen3-0.6B
 
   sb-sample list                      # every dataset and task
   sb-sample inspect loogle --offline --tokenizer gpt2   # a few rows and the length distribution
@@ -91,128 +94,128 @@ struct SampleArgs {
     dataset: Option<String>,
 
     /// Task of the dataset (default: its first task in `sb-sample list`).
-    #[arg(long)]
+    #[arg(long, help_heading = "Sampling")]
     task: Option<String>,
 
     /// Units to sample: requests, or conversations for multi-turn tasks. Default: every row
     /// once (synthetic datasets: 1000).
-    #[arg(short = 'n', long = "num-requests", value_name = "N")]
+    #[arg(short = 'n', long = "num-requests", value_name = "N", help_heading = "Sampling")]
     n: Option<usize>,
 
     /// Seed of the sampling order and of synthetic prompts: the same seed gives the same records.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = "Sampling")]
     seed: u64,
 
     /// Draw with replacement (rows may repeat; -n may exceed the dataset).
-    #[arg(long)]
+    #[arg(long, help_heading = "Sampling")]
     replace: bool,
 
     /// Keep the dataset's order instead of shuffling (without replacement only).
-    #[arg(long)]
+    #[arg(long, help_heading = "Sampling")]
     no_shuffle: bool,
 
     /// Endpoint the requests are for (default: chat for multi-turn tasks, else completions).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Sampling")]
     api: Option<ApiArg>,
 
     /// Tokenizer: a tokenizer.json (or .json.gz), a directory holding one with its
     /// tokenizer_config.json (for the chat template), or a Hub model id.
-    #[arg(long, env = "SB_TOKENIZER")]
+    #[arg(long, env = "SB_TOKENIZER", help_heading = "Files")]
     tokenizer: Option<String>,
 
     /// Read the dataset from this local file or directory instead of the Hub.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Files")]
     source: Option<PathBuf>,
 
-    /// Use only the Hub cache; never touch the network.
-    #[arg(long, env = "HF_HUB_OFFLINE", value_parser = parse_env_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    /// Use only the Hub cache; never touch the network (also HF_HUB_OFFLINE=1).
+    #[arg(long, help_heading = "Files")]
     offline: bool,
 
     /// Hub cache directory (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Files")]
     cache_dir: Option<PathBuf>,
 
     /// Dataset revision on the Hub: a branch, tag, or commit (e.g. refs/convert/parquet).
-    #[arg(long)]
+    #[arg(long, help_heading = "Files")]
     revision: Option<String>,
 
     /// Subset: MMLU subject, LooGLE config, LongBench task.
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     config: Option<String>,
 
     /// Split (default: the one the study uses, usually test).
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     split: Option<String>,
 
     /// MMLU few-shot examples from the dev split (0 or 5 in the study).
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     shots: Option<u32>,
 
     /// Prompt template variant (per dataset; see `sb-sample list`).
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     template: Option<String>,
 
     /// Input length in tokens: N, uniform:MIN:MAX, normal:MEAN:STD[:MIN:MAX] (synthetic; sonnet: N).
-    #[arg(long, value_name = "DIST", value_parser = parse_len)]
+    #[arg(long, value_name = "DIST", value_parser = parse_len, help_heading = "Prompts")]
     input_len: Option<LenDist>,
 
     /// Output length in tokens, same forms (synthetic; sonnet: N).
-    #[arg(long, value_name = "DIST", value_parser = parse_len)]
+    #[arg(long, value_name = "DIST", value_parser = parse_len, help_heading = "Prompts")]
     output_len: Option<LenDist>,
 
     /// Shared prefix length in tokens (shared-prefix, sonnet).
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Prompts")]
     prefix_len: Option<u32>,
 
     /// Shared-prefix groups.
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     groups: Option<u32>,
 
     /// Prompts per shared-prefix group.
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     prompts_per_group: Option<u32>,
 
     /// Beam width for the beam-search task (`n` and `best_of`).
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     beam_width: Option<u32>,
 
     /// Keep at most this many turns of each conversation (multi-turn tasks).
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompts")]
     max_turns: Option<u32>,
 
     /// Fixed max_tokens for every request (default: the dataset's own, else the reference length).
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     max_tokens: Option<u32>,
 
     /// Drop requests whose prompt is shorter than this.
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     min_input_tokens: Option<u32>,
     /// Drop requests whose prompt is longer than this.
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     max_input_tokens: Option<u32>,
     /// Drop requests whose output length is below this.
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     min_output_tokens: Option<u32>,
     /// Drop requests whose output length is above this.
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     max_output_tokens: Option<u32>,
     /// Drop requests whose prompt plus output is above this.
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     max_total_tokens: Option<u32>,
     /// vLLM's filter (is_valid_sequence): prompt and output >= 4, prompt <= 1024, total <= 2048.
-    #[arg(long)]
+    #[arg(long, help_heading = "Lengths")]
     vllm_filter: bool,
 
     /// Middle-truncate prompt text to this many tokens (LongBench/LooGLE: first and last halves).
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     truncate: Option<u32>,
 
     /// Extra request parameter, passed through verbatim (repeatable): temperature=0, ignore_eos=true.
-    #[arg(long = "param", value_name = "KEY=JSON")]
+    #[arg(long = "param", value_name = "KEY=JSON", help_heading = "Sampling")]
     params: Vec<String>,
 
     /// Prefix of request ids (default: "<dataset>-").
-    #[arg(long)]
+    #[arg(long, help_heading = "Sampling")]
     id_prefix: Option<String>,
 }
 
@@ -220,11 +223,13 @@ fn parse_len(s: &str) -> Result<LenDist, String> {
     s.parse::<LenDist>().map_err(|e| e.to_string())
 }
 
-fn parse_env_bool(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
+/// A boolean environment variable as huggingface_hub reads it (1/true/yes/on).
+fn env_bool(name: &str) -> Result<bool> {
+    let Ok(v) = std::env::var(name) else { return Ok(false) };
+    match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "" | "0" | "false" | "no" | "off" => Ok(false),
-        other => Err(format!("{other:?} is not a boolean (1/0, true/false)")),
+        other => Err(anyhow!("{name}={other:?} is not a boolean (1/0, true/false)")),
     }
 }
 
@@ -252,7 +257,11 @@ impl SampleArgs {
             }),
             tokenizer: self.tokenizer,
             source: self.source,
-            hub: hub::HubOpts { offline: self.offline, cache_dir: self.cache_dir, revision: self.revision },
+            hub: hub::HubOpts {
+                offline: self.offline || env_bool("HF_HUB_OFFLINE")?,
+                cache_dir: self.cache_dir,
+                revision: self.revision,
+            },
             opts: datasets::DatasetOpts {
                 config: self.config,
                 split: self.split,

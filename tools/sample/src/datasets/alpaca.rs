@@ -49,7 +49,15 @@ impl Dataset for Alpaca {
         };
         let rows = load_rows(
             ctx.files,
-            &["data/train-*.parquet", "*/train/*.parquet", "alpaca_data.json", "*.json", "*.jsonl"],
+            &[
+                "data/train-*.parquet",
+                "*/train/*.parquet",
+                // The 2023 conversion layout: tatsu-lab--alpaca/parquet-train.parquet.
+                "*/parquet-train.parquet",
+                "alpaca_data.json",
+                "*.json",
+                "*.jsonl",
+            ],
             &["instruction", "input", "output"],
         )?;
         rows.iter()

@@ -65,6 +65,9 @@ impl Dataset for Loogle {
         let patterns = [
             format!("data/{config}.jsonl"),
             format!("data/{config}.json"),
+            format!("data/{config}*.jsonl"),
+            format!("data/{config}*.json"),
+            format!("data/{config}/*.parquet"),
             format!("{config}/test-*.parquet"),
             format!("{config}/test/*.parquet"),
             format!("LooGLE-testdata/{config}.jsonl"),

@@ -135,13 +135,15 @@ fn load_split(ctx: &LoadCtx, split: &str) -> Result<Vec<Question>> {
     let parquet = format!("{config}/{split}-*.parquet");
     // A subject's rows are also in the `all` config (filtered by `subject` below).
     let parquet_all = format!("all/{split}-*.parquet");
+    // The dataset viewer's conversion (`--revision refs/convert/parquet`): <config>/<split>/0000.parquet.
+    let converted = format!("{config}/{split}/*.parquet");
     let csv = if config == "all" {
         format!("{csv_split}/*_{csv_split}.csv")
     } else {
         format!("{csv_split}/{config}_{csv_split}.csv")
     };
     let mut out = Vec::new();
-    for f in ctx.files.find(&[&parquet, &parquet_all, &csv])? {
+    for f in ctx.files.find(&[&parquet, &parquet_all, &converted, &csv])? {
         let name = f.display().to_string();
         if name.ends_with(".parquet") {
             for row in read_rows(&f, &["question", "subject", "choices", "answer"])? {

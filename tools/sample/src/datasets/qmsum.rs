@@ -50,6 +50,7 @@ impl Dataset for Qmsum {
         let patterns = [
             format!("{dir}/{split}-*.parquet"),
             format!("{split}.parquet"),
+            format!("default/{split}/*.parquet"),
             format!("data/ALL/jsonl/{orig_split}.jsonl"),
             format!("{orig_split}*.jsonl"),
             "*.jsonl".to_string(),
