@@ -65,7 +65,8 @@ struct Args {
     #[arg(long, help_heading = "Sources (pick one)")]
     list_presets: bool,
 
-    /// Take the window from result records: first send to last completion (other kinds ignored).
+    /// Take the window from result records (`-` for stdin): first send to last completion (other
+    /// kinds ignored).
     #[arg(long, value_name = "RESULTS", help_heading = "Window", conflicts_with_all = ["start", "endpoint", "log"])]
     window: Option<String>,
 
