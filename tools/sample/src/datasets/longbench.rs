@@ -76,8 +76,8 @@ impl Dataset for LongBench {
                     }
                 }
             } else {
-                let stem = f.file_stem().unwrap_or_default().to_string_lossy().to_string();
-                let task = stem.strip_suffix("_e").unwrap_or(&stem).to_string();
+                // LongBench-E files (`<task>_e.jsonl`) have no template of their own: skipped.
+                let task = f.file_stem().unwrap_or_default().to_string_lossy().to_string();
                 if prompts.contains_key(&task) && pick(&task) {
                     per_task.push((task, read_rows(&f, &[])?));
                 }
