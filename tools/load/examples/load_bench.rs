@@ -1,7 +1,7 @@
 //! Helpers for `bench/load.sh` (no Python or jq needed on the benchmark machine):
 //!
 //!   load_bench requests N [--prompt-words W] [--max-tokens T]     request records on stdout
-//!   load_bench stamp-server --ttft-ms MS --itl-ms MS --addr-file F  a server with known timing
+//!   load_bench stamp-server --ttft-ms MS --itl-ms MS [--spin] --addr-file F  a server with known timing
 //!   load_bench overhead < results.ndjson                           client overhead vs that server
 //!   load_bench summary < results.ndjson                            the run record's key numbers
 //!   load_bench first-send START_NS < results.ndjson                ms from START_NS to first send
@@ -49,6 +49,7 @@ fn main() {
             let timing = stamp::Timing {
                 ttft: Duration::from_secs_f64(flag(&args, "--ttft-ms", 50.0) / 1e3),
                 itl: Duration::from_secs_f64(flag(&args, "--itl-ms", 5.0) / 1e3),
+                spin: args.iter().any(|a| a == "--spin"),
             };
             let url = stamp::start(timing);
             let file = args.windows(2).find(|w| w[0] == "--addr-file").map(|w| w[1].clone()).expect("--addr-file");

@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub grace: Duration,
     pub progress: bool,
     pub threads: usize,
+    /// Busy-poll the event loop (see `--spin`).
+    pub spin: bool,
 }
 
 /// How a run ended, as the process exit status.
@@ -94,6 +96,18 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
                 eprintln!("sb-load: warning: cannot watch signals: {e}");
             }
         });
+        if opts.spin {
+            // A task that always yields keeps the runtime from parking: tokio then polls for
+            // I/O with a zero timeout on every turn, so an arriving chunk is seen at once
+            // instead of after the core wakes from an idle state. Ends with the runtime.
+            for _ in 0..opts.threads {
+                tokio::spawn(async {
+                    loop {
+                        tokio::task::yield_now().await;
+                    }
+                });
+            }
+        }
         dispatch(opts.plan, client, opts.labels, keep_text, requests, results, counters.clone(), phase_rx).await
     });
     // Dropping the runtime ends the signal task; every request task has finished already.

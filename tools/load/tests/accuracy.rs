@@ -11,7 +11,7 @@ use std::time::Duration;
 
 #[test]
 fn ttft_and_itl_match_the_servers_own_clock() {
-    let url = stamp::start(Timing { ttft: Duration::from_millis(20), itl: Duration::from_millis(3) });
+    let url = stamp::start(Timing { ttft: Duration::from_millis(20), itl: Duration::from_millis(3), spin: false });
     let run = load(&url, &["--concurrency", "4", "--save-text"], &completions(20, 3, 16));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut ttft_over = Vec::new();

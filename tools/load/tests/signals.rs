@@ -28,6 +28,10 @@ fn interrupt(url: &str, args: &[&str], reqs: String, wait_for: usize, signal: &s
     for _ in 0..wait_for {
         stdout.read_line(&mut text).unwrap();
     }
+    if wait_for == 0 {
+        // No result to wait for: give sb-load time to start and install its signal handlers.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     let status = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     stdout.read_to_string(&mut text).unwrap();

@@ -15,10 +15,20 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Timing {
     pub ttft: Duration,
     pub itl: Duration,
+    /// Busy-poll instead of sleeping, so the server's own wake-up latency is not part of the
+    /// measured overhead (for the benchmark; it keeps a core busy).
+    pub spin: bool,
 }
 
 /// Serves on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, timing: Timing) {
+    if timing.spin {
+        tokio::spawn(async {
+            loop {
+                tokio::task::yield_now().await;
+            }
+        });
+    }
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
