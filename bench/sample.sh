@@ -43,7 +43,7 @@ measure() {
   done
   local reqs tokens
   reqs=$(wc -l < "$work/out.ndjson")
-  tokens=$(grep -o '"prompt_tokens":[0-9]*' "$work/out.ndjson" | cut -d: -f2 | paste -sd+ | bc)
+  tokens=$(grep -o '"prompt_tokens":[0-9]*' "$work/out.ndjson" | cut -d: -f2 | awk '{ s += $1 } END { print s }')
   echo "$best $reqs $tokens"
 }
 

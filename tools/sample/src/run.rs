@@ -83,6 +83,10 @@ pub fn prepare(args: RunArgs) -> Result<Prepared> {
         filters: args.filters,
         truncate_tokens: args.truncate_tokens,
         id_prefix: args.id_prefix.unwrap_or_else(|| format!("{}-", dataset.name())),
+        source_prefix: match &files {
+            Files::Hub { .. } => format!("{}:", files.describe()),
+            _ => String::new(),
+        },
         params: args.params,
     };
     if args.replace && !args.shuffle {

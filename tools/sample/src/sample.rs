@@ -69,6 +69,8 @@ pub struct SampleOpts {
     pub id_prefix: String,
     /// `--param key=value`, merged over the dataset's own params.
     pub params: Map<String, Value>,
+    /// Put in front of every `source` (`cais/mmlu@main:` for Hub files).
+    pub source_prefix: String,
 }
 
 /// What a run produced, for the final line on stderr and the exit code.
@@ -273,7 +275,7 @@ fn base_request(item: &Item, opts: &SampleOpts) -> Request {
         api: opts.api,
         dataset: Some(opts.dataset.clone()),
         task: Some(opts.task.clone()),
-        source: Some(item.source.clone()),
+        source: Some(format!("{}{}", opts.source_prefix, item.source)),
         prefix: item.prefix.clone(),
         expected: item.expected.clone(),
         params,

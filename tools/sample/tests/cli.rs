@@ -174,6 +174,15 @@ fn random_prompts_have_the_drawn_token_counts() {
         assert_eq!(r.max_tokens, Some(16));
         assert_eq!(r.params.get("ignore_eos"), Some(&serde_json::json!(true)));
     }
+    // vLLM's --random-prefix-len: every prompt starts with the same random 32-token prefix.
+    let reqs = sample(&["random", "-n", "10", "--input-len", "20", "--prefix-len", "32", "--tokenizer", &gpt2]);
+    let first = reqs[0].prompt.clone().unwrap();
+    let head: String = first.split(' ').take(3).collect::<Vec<_>>().join(" ");
+    for r in &reqs {
+        assert!(r.prompt.as_deref().unwrap().starts_with(&head));
+        assert_eq!(r.prefix.as_deref(), Some("random-prefix"));
+        assert!((50..=54).contains(&r.prompt_tokens.unwrap()), "{}", r.prompt_tokens.unwrap());
+    }
 }
 
 #[test]
@@ -386,7 +395,11 @@ fn offline_mode_reads_dataset_and_tokenizer_from_the_hub_cache() {
     assert!(out.status.success(), "{}", stderr(&out));
     let reqs = parse(&out.stdout);
     assert_eq!(reqs.len(), 5);
-    assert!(reqs[0].source.as_deref().unwrap().starts_with("all/test-00000-of-00001.parquet#"), "{:?}", reqs[0].source);
+    assert!(
+        reqs[0].source.as_deref().unwrap().starts_with("cais/mmlu@main:all/test-00000-of-00001.parquet#"),
+        "{:?}",
+        reqs[0].source
+    );
     assert_eq!(reqs[0].tokenizer.as_deref(), Some("openai-community/gpt2"));
     // The environment's names for the same settings work too.
     let out = run_raw(

@@ -36,25 +36,35 @@ impl Dataset for Random {
         }]
     }
     fn flags(&self) -> &'static str {
-        "--input-len DIST (1024) --output-len DIST (128) -n (1000)"
+        "--input-len DIST (1024) --output-len DIST (128) --prefix-len N (shared random prefix, vLLM --random-prefix-len) -n (1000)"
     }
     fn load(&self, ctx: &LoadCtx) -> Result<Vec<Unit>> {
         let input = ctx.opts.input_len.unwrap_or(DEFAULT_INPUT);
         let output = ctx.opts.output_len.unwrap_or(DEFAULT_OUTPUT);
         let n = ctx.opts.n.unwrap_or(DEFAULT_N);
+        // vLLM's --random-prefix-len: one random prefix in front of every prompt.
+        let prefix = match ctx.opts.prefix_len {
+            Some(p) if p > 0 => Some(random_text(ctx.tok, p, &mut unit_rng(ctx.opts.seed, 5, 0))?),
+            _ => None,
+        };
         (0..n)
             .into_par_iter()
             .map(|i| {
                 let mut rng = unit_rng(ctx.opts.seed, 1, i as u64);
                 let in_len = input.sample(&mut rng);
                 let out_len = output.sample(&mut rng);
-                let text = random_text(ctx.tok, in_len, &mut rng)?;
+                let body = random_text(ctx.tok, in_len, &mut rng)?;
+                let text = match &prefix {
+                    Some(p) => format!("{p} {body}"),
+                    None => body,
+                };
                 let mut params = Map::new();
                 params.insert("ignore_eos".into(), json!(true));
                 Ok(Unit::one(Item {
                     text,
                     max_tokens: Some(out_len),
                     params,
+                    prefix: prefix.as_ref().map(|_| "random-prefix".to_string()),
                     source: format!("random:{i}"),
                     ..Default::default()
                 }))
