@@ -63,11 +63,14 @@ struct Envelope {
 }
 
 #[derive(Deserialize)]
-struct Data {
-    #[serde(rename = "resultType")]
-    result_type: String,
-    #[serde(default)]
-    result: serde_json::Value,
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum Data {
+    /// Parsed straight into series: a range query's answer can be hundreds of MB.
+    Matrix(Vec<Series>),
+    // Other kinds are only named in the error: their content is skipped, not read.
+    Vector(#[allow(dead_code)] serde::de::IgnoredAny),
+    Scalar(#[allow(dead_code)] serde::de::IgnoredAny),
+    String(#[allow(dead_code)] serde::de::IgnoredAny),
 }
 
 #[derive(Deserialize)]
@@ -114,11 +117,12 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
         };
         let envelope: Envelope = match serde_json::from_str(&body) {
             Ok(env) => env,
-            Err(_) => {
-                // A proxy or an auth layer answering instead of Prometheus.
+            Err(e) => {
+                // A proxy or an auth layer answering instead of Prometheus, or a layout this
+                // version does not know.
                 let snippet: String = body.trim().chars().take(200).collect();
                 outcome.fail(format!(
-                    "query {:?}: HTTP {status} from {url} is not a Prometheus API answer: {snippet}",
+                    "query {:?}: cannot read the answer (HTTP {status} from {url}: {e}): {snippet}",
                     query.promql
                 ));
                 continue;
@@ -145,14 +149,15 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
             outcome.fail(format!("query {:?}: success without data", query.promql));
             continue;
         };
-        if data.result_type != "matrix" {
-            outcome.fail(format!("query {:?}: expected a matrix result, got {}", query.promql, data.result_type));
-            continue;
-        }
-        let series: Vec<Series> = match serde_json::from_value(data.result) {
-            Ok(s) => s,
-            Err(e) => {
-                outcome.fail(format!("query {:?}: unexpected result layout: {e}", query.promql));
+        let series = match data {
+            Data::Matrix(series) => series,
+            other => {
+                let kind = match other {
+                    Data::Vector(_) => "vector",
+                    Data::Scalar(_) => "scalar",
+                    _ => "string",
+                };
+                outcome.fail(format!("query {:?}: expected a matrix result, got a {kind}", query.promql));
                 continue;
             }
         };
@@ -267,9 +272,7 @@ mod tests {
             .join("../../testdata/scrape/prometheus/query_range-docs-example.json");
         let env: Envelope = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(env.status, "success");
-        let data = env.data.unwrap();
-        assert_eq!(data.result_type, "matrix");
-        let series: Vec<Series> = serde_json::from_value(data.result).unwrap();
+        let Some(Data::Matrix(series)) = env.data else { panic!("a matrix") };
         assert_eq!(series.len(), 2);
         assert_eq!(series[1].metric["job"], "node");
         assert_eq!(series[1].values[2], (1435781460.781, "1".to_string()));
@@ -287,6 +290,14 @@ mod tests {
         write_series(&cfg, &query, series, &mut sink, &mut outcome).unwrap();
         assert_eq!(sink.written, 6);
         sink.flush().unwrap();
+    }
+
+    #[test]
+    fn vector_answers_are_recognised() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/scrape/prometheus/query-docs-example.json");
+        let env: Envelope = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(matches!(env.data, Some(Data::Vector(_))));
     }
 
     #[test]
