@@ -124,14 +124,27 @@ fn ctrl_c_stops_polling_and_keeps_every_scrape() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Read stdout while it runs: a full pipe would block the writer.
+    // Read stdout while it runs (a full pipe would block the writer), and send the signal only
+    // once the first scrape is out: by then the signal handler is installed.
     let mut child_out = child.stdout.take().unwrap();
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
-        child_out.read_to_end(&mut buf).unwrap();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = child_out.read(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            if buf.is_empty() {
+                let _ = first_tx.send(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
         buf
     });
-    std::thread::sleep(Duration::from_millis(800));
+    first_rx.recv_timeout(Duration::from_secs(30)).expect("no output from sb-scrape within 30 s");
+    std::thread::sleep(Duration::from_millis(300));
     let stop_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
