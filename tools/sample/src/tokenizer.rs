@@ -221,6 +221,43 @@ mod tests {
         assert_eq!(t.count_chat(&msgs).unwrap(), 20);
     }
 
+    fn msgs(list: &[(&str, &str)]) -> Vec<Message> {
+        list.iter().map(|(r, c)| Message { role: r.to_string(), content: c.to_string() }).collect()
+    }
+
+    // Golden strings and counts from Python jinja2 (trim_blocks, lstrip_blocks; what
+    // transformers uses) and Python tokenizers 0.23 on the same files.
+    #[test]
+    fn qwen3_multi_turn_rendering_matches_jinja2() {
+        let t = fixture("qwen3-0.6b");
+        let sys = msgs(&[("system", "You are a helpful assistant."), ("user", "What's your name?")]);
+        assert_eq!(
+            t.render_chat(&sys).unwrap(),
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat's your name?<|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert_eq!(t.count_chat(&sys).unwrap(), 24);
+        // A past assistant turn loses its <think> block, as Qwen3's template strips it.
+        let think = msgs(&[
+            ("user", "Hi there"),
+            ("assistant", "<think>\nhmm\n</think>\n\nHello! How can I help?"),
+            ("user", "Tell me a joke."),
+        ]);
+        assert_eq!(
+            t.render_chat(&think).unwrap(),
+            "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\nHello! How can I help?<|im_end|>\n<|im_start|>user\nTell me a joke.<|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert_eq!(t.count_chat(&think).unwrap(), 32);
+        let long = msgs(&[
+            ("system", "Be brief."),
+            ("user", "A"),
+            ("assistant", "B"),
+            ("user", "C"),
+            ("assistant", "D"),
+            ("user", "E"),
+        ]);
+        assert_eq!(t.count_chat(&long).unwrap(), 41);
+    }
+
     #[test]
     fn chat_without_template_is_a_clear_error() {
         let t = fixture("gpt2");
