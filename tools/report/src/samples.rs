@@ -6,7 +6,10 @@
 //! inside the window miss the requests finishing between the last scrape and the end; a server
 //! idle outside the run adds nothing in the brackets; `sb-scrape --pad` makes sure they exist).
 //! Without a bracketing sample the first/last one is used. Resets are handled the way Prometheus
-//! `increase()` does: a drop means the counter restarted from zero.
+//! `increase()` does: a drop means the counter restarted from zero. A counter series that first
+//! appears inside the window while earlier scrapes saw other series (vLLM creates
+//! `http_requests_total{status="2xx"}` on the first request) was born at zero during the run:
+//! its first value counts in full.
 
 use sb_records::Sample;
 use std::collections::BTreeMap;
@@ -98,9 +101,13 @@ impl SeriesStore {
     /// Every series summarised over `[start_ns, end_ns]`.
     pub fn summarise(&self, start_ns: u64, end_ns: u64) -> Vec<ServerMetric> {
         let window_s = end_ns.saturating_sub(start_ns) as f64 / 1e9;
+        let watched_before_start = self.span_ns.is_some_and(|(lo, _)| lo <= start_ns);
         let sorted = |series: &Series| -> Series {
             let mut v = series.clone();
             v.sort_by_key(|p| p.0);
+            if watched_before_start && v.first().is_some_and(|p| p.0 > start_ns) {
+                v.insert(0, (start_ns, 0.0));
+            }
             v
         };
         let mut out = Vec::new();
@@ -230,6 +237,18 @@ mod tests {
             window: None,
             target: None,
         }
+    }
+
+    #[test]
+    fn counter_born_inside_the_window_counts_from_zero() {
+        let samples = vec![
+            s("vllm:prompt_tokens_total", &[], 100, 0.0, "counter"),
+            s("http_requests_total", &[("status", "2xx")], 300, 6.0, "counter"),
+            s("http_requests_total", &[("status", "2xx")], 500, 40.0, "counter"),
+        ];
+        let out = summarise(&samples, 200, 450);
+        let http = out.iter().find(|m| m.metric == "http_requests_total").unwrap();
+        assert!(matches!(http.value, Value::Counter { delta, .. } if delta == 40.0), "{http:?}");
     }
 
     #[test]
