@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use flate2::read::GzDecoder;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::Type as ParquetType;
+use serde::Deserialize;
 use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -70,6 +71,87 @@ pub fn read_rows(path: &Path, columns: &[&str]) -> Result<Vec<Row>> {
         }
         None => bail!("{name}: unknown file format (expected .parquet, .json, .jsonl, .csv or .txt, optionally .gz)"),
     }
+}
+
+/// Calls `f` on every row of a file without building the whole file as one tree: a JSON array
+/// is parsed one element at a time (ShareGPT's file is 673 MB; as one `Value` tree it would take
+/// several GB), JSON Lines one line at a time. Other formats are read whole.
+pub fn for_each_row(path: &Path, columns: &[&str], mut f: impl FnMut(Row) -> Result<()>) -> Result<()> {
+    let name = path.display().to_string();
+    match format_of(&name) {
+        // The bytes in memory, parsed element by element: serde_json reads a slice several times
+        // faster than a reader, and only the file's bytes, not a tree of it, are held at once.
+        Some(Format::Json) => stream_json(&name, &read_maybe_gz(path)?, f),
+        Some(Format::Jsonl) => {
+            let reader = open_maybe_gz(path)?;
+            for (i, line) in reader.lines().enumerate() {
+                let line = line.map_err(|e| anyhow!("{name}:{}: {e}", i + 1))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let value: Value =
+                    serde_json::from_str(&line).map_err(|e| anyhow!("{name}:{}: not valid JSON: {e}", i + 1))?;
+                f(Row { loc: format!("{name}:{}", i + 1), value })?;
+            }
+            Ok(())
+        }
+        _ => read_rows(path, columns)?.into_iter().try_for_each(f),
+    }
+}
+
+fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>> {
+    let file = File::open(path).with_context(|| format!("{}", path.display()))?;
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::with_capacity(1 << 20, GzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 20, file))
+    })
+}
+
+/// A JSON array parsed element by element (or one object as one row).
+fn stream_json(name: &str, bytes: &[u8], f: impl FnMut(Row) -> Result<()>) -> Result<()> {
+    use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
+
+    struct Rows<'a, F> {
+        name: &'a str,
+        f: F,
+        failed: &'a mut Option<anyhow::Error>,
+    }
+
+    impl<'de, F: FnMut(Row) -> Result<()>> Visitor<'de> for Rows<'_, F> {
+        type Value = ();
+        fn expecting(&self, out: &mut std::fmt::Formatter) -> std::fmt::Result {
+            out.write_str("a JSON array of rows or one JSON object")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0usize;
+            while let Some(value) = seq.next_element::<Value>()? {
+                if let Err(e) = (self.f)(Row { loc: format!("{}#{i}", self.name), value }) {
+                    *self.failed = Some(e);
+                    return Err(serde::de::Error::custom("row rejected"));
+                }
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, map: A) -> Result<(), A::Error> {
+            let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            if let Err(e) = (self.f)(Row { loc: self.name.to_string(), value }) {
+                *self.failed = Some(e);
+                return Err(serde::de::Error::custom("row rejected"));
+            }
+            Ok(())
+        }
+    }
+
+    let mut failed = None;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result = de.deserialize_any(Rows { name, f, failed: &mut failed });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    result.map_err(|e| anyhow!("{name}:{}: not valid JSON: {e}", e.line()))?;
+    de.end().map_err(|e| anyhow!("{name}:{}: not valid JSON: {e}", e.line()))
 }
 
 /// Rows of an in-memory file (a zip member, a gunzipped file) of a text format.
@@ -204,4 +286,62 @@ pub fn read_lines_keepends(path: &Path) -> Result<Vec<String>> {
 /// Deserializes a row into a dataset's row type, naming the row on error.
 pub fn parse_row<T: serde::de::DeserializeOwned>(row: &Row) -> Result<T> {
     T::deserialize(&row.value).map_err(|e| anyhow!("{}: {e}", row.loc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(text: &str, name: &str) -> Result<Vec<Row>> {
+        let dir = std::env::temp_dir().join(format!("sb-sample-formats-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut rows = Vec::new();
+        let r = for_each_row(&path, &[], |row| {
+            rows.push(row);
+            Ok(())
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.map(|_| rows)
+    }
+
+    #[test]
+    fn json_arrays_stream_element_by_element() {
+        let rows = rows_of("[\n {\"a\": 1},\n {\"a\": 2}\n]\n", "x.json").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[1].loc.ends_with("x.json#1"));
+        assert_eq!(rows[1].value["a"], 2);
+        // One object is one row (a QMSum meeting file).
+        let rows = rows_of("{\"meeting_transcripts\": []}", "m.json").unwrap();
+        assert_eq!(rows.len(), 1);
+        // Errors name the line.
+        let err = rows_of("[\n {\"a\": 1},\n {\"a\": }\n]", "bad.json").unwrap_err().to_string();
+        assert!(err.contains("bad.json:3: not valid JSON"), "{err}");
+        let err = rows_of("[{\"a\": 1}] trailing", "t.json").unwrap_err().to_string();
+        assert!(err.contains("t.json:1: not valid JSON"), "{err}");
+        let err = rows_of("{\"a\":1}\n{oops}\n", "l.jsonl").unwrap_err().to_string();
+        assert!(err.contains("l.jsonl:2: not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn a_rejected_row_stops_the_stream_with_its_own_error() {
+        let dir = std::env::temp_dir().join(format!("sb-sample-formats-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.json");
+        std::fs::write(&path, "[1, 2, 3]").unwrap();
+        let mut seen = 0;
+        let err = for_each_row(&path, &[], |row| {
+            seen += 1;
+            if row.value == 2 {
+                anyhow::bail!("{}: two is not allowed", row.loc)
+            }
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(seen, 2);
+        assert!(err.ends_with("r.json#1: two is not allowed"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -3,7 +3,7 @@
 //! chatbot: every conversation is a session whose user turns are sent one after another, each
 //! after the server's previous reply (`session` + `turn`).
 
-use super::{load_rows, sharegpt, Dataset, LoadCtx, Task, Unit};
+use super::{sharegpt, Dataset, LoadCtx, Task, Unit};
 use anyhow::Result;
 
 pub struct OpenChat;
@@ -38,7 +38,7 @@ impl Dataset for OpenChat {
         "--task chatbot|single --max-turns N (-n counts conversations for chatbot)"
     }
     fn load(&self, ctx: &LoadCtx) -> Result<Vec<Unit>> {
-        let rows = load_rows(ctx.files, &["sharegpt_gpt4.json", "*.json", "*.jsonl"], &[])?;
-        sharegpt::conversations_to_units(&rows, ctx.task == "chatbot", ctx.opts.max_turns)
+        let files = ctx.files.find(&["sharegpt_gpt4.json", "*.json", "*.jsonl"])?;
+        sharegpt::load_conversations(&files, ctx.task == "chatbot", ctx.opts.max_turns)
     }
 }

@@ -7,9 +7,10 @@
 //! `"items"` and whose newer format uses `role`/`content`.
 
 use super::{shorten_loc, Dataset, Item, LoadCtx, Task, Unit};
-use crate::formats::{read_rows, Row};
+use crate::formats::{for_each_row, Row};
 use anyhow::{anyhow, Result};
 use serde_json::Value;
+use std::path::PathBuf;
 
 pub struct ShareGpt;
 
@@ -40,11 +41,7 @@ impl Dataset for ShareGpt {
     }
     fn load(&self, ctx: &LoadCtx) -> Result<Vec<Unit>> {
         let files = ctx.files.find(&["ShareGPT_V3_unfiltered_cleaned_split.json", "*.json", "*.jsonl"])?;
-        let mut rows = Vec::new();
-        for f in files {
-            rows.extend(read_rows(&f, &[])?);
-        }
-        conversations_to_units(&rows, ctx.task == "chatbot", ctx.opts.max_turns)
+        load_conversations(&files, ctx.task == "chatbot", ctx.opts.max_turns)
     }
 }
 
@@ -85,51 +82,58 @@ fn row_id(row: &Row) -> String {
     }
 }
 
-/// Rows to units: single (first exchange) or multi-turn (every user turn that has a reply).
-pub fn conversations_to_units(rows: &[Row], multi_turn: bool, max_turns: Option<u32>) -> Result<Vec<Unit>> {
+/// The units of every conversation in `files`, streamed row by row (see `for_each_row`).
+pub fn load_conversations(files: &[PathBuf], multi_turn: bool, max_turns: Option<u32>) -> Result<Vec<Unit>> {
     let mut units = Vec::new();
-    for row in rows {
-        let Some(turns) = conversation(row)? else { continue };
-        // vLLM keeps entries with at least two turns and uses the first two as they come.
-        if turns.len() < 2 {
-            continue;
-        }
-        let source = row_id(row);
-        if !multi_turn {
-            let (first, second) = (&turns[0], &turns[1]);
-            units.push(Unit::one(Item {
-                text: first.1.clone(),
-                expected: Some(second.1.clone()),
-                source,
-                ..Default::default()
-            }));
-            continue;
-        }
-        let mut system = None;
-        let mut items = Vec::new();
-        let mut iter = turns.iter().peekable();
-        while let Some((role, text)) = iter.next() {
-            match role.as_str() {
-                "system" if items.is_empty() => system = Some(text.clone()),
-                "user" => {
-                    let Some((_, reply)) = iter.next_if(|(r, _)| r == "assistant") else { continue };
-                    items.push(Item {
-                        text: text.clone(),
-                        system: if items.is_empty() { system.clone() } else { None },
-                        expected: Some(reply.clone()),
-                        source: format!("{source} turn={}", items.len()),
-                        ..Default::default()
-                    });
-                }
-                _ => {}
+    for f in files {
+        for_each_row(f, &[], |row| {
+            if let Some(unit) = conversation_unit(&row, multi_turn, max_turns)? {
+                units.push(unit);
             }
-            if max_turns.is_some_and(|m| items.len() >= m as usize) {
-                break;
-            }
-        }
-        if !items.is_empty() {
-            units.push(Unit { items, multi_turn: true });
-        }
+            Ok(())
+        })?;
     }
     Ok(units)
+}
+
+/// One row as a unit: single (first exchange) or multi-turn (every user turn that has a reply).
+pub fn conversation_unit(row: &Row, multi_turn: bool, max_turns: Option<u32>) -> Result<Option<Unit>> {
+    let Some(turns) = conversation(row)? else { return Ok(None) };
+    // vLLM keeps entries with at least two turns and uses the first two as they come.
+    if turns.len() < 2 {
+        return Ok(None);
+    }
+    let source = row_id(row);
+    if !multi_turn {
+        let (first, second) = (&turns[0], &turns[1]);
+        return Ok(Some(Unit::one(Item {
+            text: first.1.clone(),
+            expected: Some(second.1.clone()),
+            source,
+            ..Default::default()
+        })));
+    }
+    let mut system = None;
+    let mut items = Vec::new();
+    let mut iter = turns.iter().peekable();
+    while let Some((role, text)) = iter.next() {
+        match role.as_str() {
+            "system" if items.is_empty() => system = Some(text.clone()),
+            "user" => {
+                let Some((_, reply)) = iter.next_if(|(r, _)| r == "assistant") else { continue };
+                items.push(Item {
+                    text: text.clone(),
+                    system: if items.is_empty() { system.clone() } else { None },
+                    expected: Some(reply.clone()),
+                    source: format!("{source} turn={}", items.len()),
+                    ..Default::default()
+                });
+            }
+            _ => {}
+        }
+        if max_turns.is_some_and(|m| items.len() >= m as usize) {
+            break;
+        }
+    }
+    Ok((!items.is_empty()).then_some(Unit { items, multi_turn: true }))
 }
