@@ -8,7 +8,7 @@ use crate::tokenizer::TokenCounter;
 use anyhow::{anyhow, bail, Context, Result};
 use sb_records::{Api, RecordWriter};
 use serde_json::{Map, Value};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -110,8 +110,23 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
     let started = Instant::now();
     let stdout = std::io::stdout();
     let mut writer = RecordWriter::new(stdout.lock());
-    let outcome = sample::run(&p.units, &p.tok, &p.sample, |req| Ok(writer.write(req)?))?;
+    // Progress only for people watching a long run: a terminal on stderr, once a second.
+    let progress = std::io::stderr().is_terminal();
+    let mut shown_at = Instant::now();
+    let mut written = 0usize;
+    let outcome = sample::run(&p.units, &p.tok, &p.sample, |req| {
+        writer.write(req)?;
+        written += 1;
+        if progress && shown_at.elapsed().as_secs() >= 1 {
+            eprint!("\rsb-sample: {written} requests, {:.0} s", started.elapsed().as_secs_f64());
+            shown_at = Instant::now();
+        }
+        Ok(())
+    })?;
     writer.flush()?;
+    if progress && started.elapsed().as_secs() >= 1 {
+        eprint!("\r\x1b[K");
+    }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
