@@ -14,7 +14,8 @@
 # Variables: MODELS ("Qwen/Qwen3-0.6B facebook/opt-125m" locally), TASKS (space-separated
 # task:dataset pairs, default the eight above), N (1000), RATE (inf, as vLLM bench serve),
 # SEED, TOKENIZER (all models; default locally the Qwen3-0.6B tokenizer, in a cluster each
-# model's own), DATASETS (local|hub; default local unless in a cluster), MAX_LAG, SIM_ARGS,
+# model's own), DATASETS (local|hub; default local unless in a cluster), MAX_LAG, MAX_ERROR_RATE
+# (sb-load's; 0: a run with a failed request is a failed run), SIM_ARGS,
 # URL (a running server instead of sb-sim; one model), PROMETHEUS (queried per run);
 # cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, REQUESTS_PVC,
 # READY_TIMEOUT, JOB_TIMEOUT, KEEP.
@@ -28,6 +29,7 @@ N=${N:-1000}
 RATE=${RATE:-inf}
 SEED=${SEED:-42}
 MAX_LAG=${MAX_LAG:-10}
+MAX_ERROR_RATE=${MAX_ERROR_RATE:-0}
 DEPLOY_ARGS=${DEPLOY_ARGS:-}
 LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:latest}
 if [ "$MODE" = cluster ]; then DATASETS=${DATASETS:-hub}; else DATASETS=${DATASETS:-local}; fi
@@ -62,7 +64,7 @@ for spec in $TASKS; do
 done
 if [ -n "$URL" ] && [ "$(wc -w <<<"$MODELS")" -ne 1 ]; then die "URL= is one server: give one model in MODELS"; fi
 make_run_dir
-write_run_info MODELS TASKS N RATE SEED TOKENIZER DATASETS MAX_LAG SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE PROMETHEUS \
+write_run_info MODELS TASKS N RATE SEED TOKENIZER DATASETS MAX_LAG MAX_ERROR_RATE SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE PROMETHEUS \
   REQUESTS_PVC NAMESPACE URL
 
 stamp=$(date -u +%m%d%H%M%S)
@@ -113,7 +115,8 @@ for model in $MODELS; do
       log "$model / $task / $dataset: $(wc -l <"$dir/requests.ndjson") requests at $RATE"
       scrape_begin "$SIM_URL" "$dir/metrics.ndjson" "scrape-$slug"
       run "<$dir/requests.ndjson" ">$dir/results.ndjson" "$SB_BIN/sb-load" --url "$SIM_URL" --model "$model" \
-        --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --run "io-$stamp-$cell_index" "${tags[@]}" \
+        --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --max-error-rate "$MAX_ERROR_RATE" \
+        --run "io-$stamp-$cell_index" "${tags[@]}" \
         2>"$dir/load.log" || status="load check failed: $(tail -n 1 "$dir/load.log" | sed 's/.*: //')"
       scrape_end
       prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset vllm --model "$model"
@@ -124,7 +127,7 @@ for model in $MODELS; do
       # shellcheck disable=SC2086
       if KUBE_KEEP_SERVER=1 kube_load_run "$dir" "$dir/requests.ndjson" 1 "$stamp-$cell_index" -m "$model" \
         -n "$NAMESPACE" --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" \
-        --load-arg="--seed=$SEED" "${load_args[@]}" $DEPLOY_ARGS; then
+        --load-arg="--seed=$SEED" --load-arg="--max-error-rate=$MAX_ERROR_RATE" "${load_args[@]}" $DEPLOY_ARGS; then
         cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
         prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$model" \
           --pod "$KUBE_DEPLOY_NAME-.*"

@@ -4,14 +4,16 @@
 # fits is brought up, sent the same workload, scraped and taken down; points that do not fit
 # are reported as such with sb-deploy's reason. One table row per point.
 #   local:   each point is an sb-sim configured from the point (max-num-seqs, block-size,
-#            max-model-len, prefix caching, and the KV capacity sb-deploy computed for the GPU).
+#            max-model-len, prefix caching, and the KV capacity sb-deploy computed for the GPU,
+#            which carries gpu-memory-utilization, dtype, quantization, kv-cache-dtype, ...).
 #   cluster: each point's Deployment + Service + a one-pod load Job from sb-deploy render
 #            --point, applied, waited for, gathered and deleted.
 #
 # Variables: MODEL (meta-llama/Llama-3.1-8B-Instruct), GPU (24gb), SWEEP ("max-model-len=131072,16384
 # max-num-seqs=128,256": space-separated KEY=V1,V2 lists), DESIGN (a listed design file instead),
 # SET (fixed engine parameters, "KEY=V KEY=V"), N (100), RATE (poisson:10), INPUT_LEN
-# (uniform:128:512), OUTPUT_LEN (64), SEED, TOKENIZER, MAX_LAG, SIM_ARGS; cluster: KUBECONTEXT,
+# (uniform:128:512), OUTPUT_LEN (64), SEED, TOKENIZER, MAX_LAG, MAX_ERROR_RATE (sb-load's, 0: a
+# point whose requests fail, e.g. longer than its max-model-len, is a failed point), SIM_ARGS; cluster: KUBECONTEXT,
 # NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, READY_TIMEOUT, JOB_TIMEOUT, KEEP.
 TARGET=sweep
 # shellcheck source=lib/common.sh
@@ -28,6 +30,7 @@ INPUT_LEN=${INPUT_LEN:-uniform:128:512}
 OUTPUT_LEN=${OUTPUT_LEN:-64}
 SEED=${SEED:-42}
 MAX_LAG=${MAX_LAG:-10}
+MAX_ERROR_RATE=${MAX_ERROR_RATE:-0}
 DEPLOY_ARGS=${DEPLOY_ARGS:-}
 LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:latest}
 default_tokenizer
@@ -40,7 +43,7 @@ else
   need_bins sb-sample sb-load sb-report sb-scrape sb-sim sb-deploy
 fi
 make_run_dir
-write_run_info MODEL GPU SWEEP DESIGN SET N RATE INPUT_LEN OUTPUT_LEN SEED TOKENIZER MAX_LAG SIM_ARGS DEPLOY_ARGS \
+write_run_info MODEL GPU SWEEP DESIGN SET N RATE INPUT_LEN OUTPUT_LEN SEED TOKENIZER MAX_LAG MAX_ERROR_RATE SIM_ARGS DEPLOY_ARGS \
   LOADGEN_IMAGE PROMETHEUS NAMESPACE
 
 # The same arguments make the plan and (in a cluster) each point's manifests.
@@ -62,6 +65,13 @@ log "$points points for $MODEL on $GPU: $(jq -r '.point' "$RUN_DIR/plan.ndjson" 
 sample_random "$RUN_DIR/requests.ndjson"
 [ "$MODE" = cluster ] || sim_tokenizer_args
 
+# jq: a plan record's engine_args (["--max-num-seqs", "128", "--enforce-eager", ...]) as an
+# object of flag name -> value (true for a switch).
+# shellcheck disable=SC2016
+ENGINE_ARGS_JQ='def engine_args: .engine_args as $a | reduce range(0; $a | length) as $i ({};
+  if ($a[$i] | startswith("--")) | not then .
+  elif $i + 1 < ($a | length) and (($a[$i + 1] | startswith("--")) | not) then . + {($a[$i][2:]): $a[$i + 1]}
+  else . + {($a[$i][2:]): true} end); '
 stamp=$(date -u +%m%d%H%M%S)
 failed_points=0
 while IFS= read -r plan; do
@@ -78,20 +88,27 @@ while IFS= read -r plan; do
   log "$point: $(jq -c .params <<<"$plan")"
   status=ok
   if [ "$MODE" = local ]; then
-    # The point as sb-sim flags; what the sim does not model is listed in the point's status.
-    mapfile -t sim_args < <(jq -r '
-      .params as $p | .fit as $f
-      | (if $p["max-num-seqs"] then ["--max-num-seqs", ($p["max-num-seqs"]|tostring)] else [] end)
-      + (if $p["block-size"] then ["--block-size", ($p["block-size"]|tostring)] else [] end)
+    # The point as sb-sim flags, from the engine arguments sb-deploy rendered for it (swept and
+    # fixed); what the sim does not model is named in the point's status. Parameters of
+    # sb-deploy's fit arithmetic reach the sim through --kv-tokens.
+    mapfile -t sim_args < <(jq -r "$ENGINE_ARGS_JQ"'
+      engine_args as $e | .fit as $f
+      | (if $e["max-num-seqs"] then ["--max-num-seqs", $e["max-num-seqs"]] else [] end)
+      + (if $e["block-size"] then ["--block-size", $e["block-size"]] else [] end)
       + (if $f.max_model_len then ["--max-model-len", ($f.max_model_len|tostring)] else [] end)
-      + (if ($p["enable-prefix-caching"]|tostring) == "false" then ["--no-prefix-caching"] else [] end)
+      + (if $e["no-enable-prefix-caching"] or $e["disable-prefix-caching"] or $e["enable-prefix-caching"] == "false"
+         then ["--no-prefix-caching"] else [] end)
       + (if ($f.kv_capacity_tokens // 0) > 0 then ["--kv-tokens", ($f.kv_capacity_tokens|tostring)] else [] end)
       | .[]' <<<"$plan")
-    unmodelled=$(jq -r '[.params | keys[] | select(IN("max-num-seqs","block-size","max-model-len","enable-prefix-caching") | not)] | join(",")' <<<"$plan")
+    unmodelled=$(jq -r "$ENGINE_ARGS_JQ"'[engine_args | keys[] | select(IN("max-num-seqs", "block-size",
+      "max-model-len", "enable-prefix-caching", "no-enable-prefix-caching", "disable-prefix-caching",
+      "gpu-memory-utilization", "cpu-offload-gb", "dtype", "quantization", "kv-cache-dtype",
+      "kv-cache-memory-bytes", "tensor-parallel-size", "pipeline-parallel-size") | not)] | join(",")' <<<"$plan")
     start_sim "$point" --model "$MODEL" "${SIM_TOK[@]}" --seed "$SEED" "${sim_args[@]}"
     scrape_begin "$SIM_URL" "$dir/metrics.ndjson" "scrape-$point"
     run "<$RUN_DIR/requests.ndjson" ">$dir/results.ndjson" "$SB_BIN/sb-load" --url "$SIM_URL" --model "$MODEL" \
-      --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --run "sweep-$stamp-$point" --tag "point=$point" \
+      --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" --max-error-rate "$MAX_ERROR_RATE" \
+      --run "sweep-$stamp-$point" --tag "point=$point" \
       2>"$RUN_DIR/logs/load-$point.log" || status="load check failed: $(tail -n 1 "$RUN_DIR/logs/load-$point.log" | sed 's/.*: //')"
     scrape_end
     stop_pid "$SIM_PID"
@@ -100,7 +117,7 @@ while IFS= read -r plan; do
     # shellcheck disable=SC2206
     if kube_load_run "$dir" "$RUN_DIR/requests.ndjson" 1 "$stamp-$point" "${plan_args[@]}" --point "$point" \
       --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" \
-      --load-arg="--tag=point=$point"; then
+      --load-arg="--max-error-rate=$MAX_ERROR_RATE" --load-arg="--tag=point=$point"; then
       cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
       prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$MODEL" \
         --pod "$KUBE_DEPLOY_NAME-.*"

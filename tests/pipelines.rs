@@ -319,7 +319,16 @@ fn scale_out_in_a_cluster_runs_an_indexed_job_and_gathers_its_pods() {
 
 #[test]
 fn sweep_locally_runs_the_points_that_fit_and_reports_the_others() {
-    let run = pipeline("sweep", &[("N", "20"), ("RATE", "poisson:40"), ("OUTPUT_LEN", "8")]);
+    // Fixed parameters (SET) reach the sim as well as the swept ones.
+    let run = pipeline(
+        "sweep",
+        &[
+            ("N", "20"),
+            ("RATE", "poisson:40"),
+            ("OUTPUT_LEN", "8"),
+            ("SET", "block-size=32 enable-prefix-caching=false"),
+        ],
+    );
     run.assert_ok();
     let table = run.file("sweep.md");
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| p0")).collect();
@@ -335,8 +344,11 @@ fn sweep_locally_runs_the_points_that_fit_and_reports_the_others() {
     let plan = records(&run.file("plan.ndjson"));
     let kv = plan[2]["fit"]["kv_capacity_tokens"].as_u64().unwrap();
     let commands = run.file("commands.sh");
-    assert!(commands.contains(&format!("--max-num-seqs 128 --max-model-len 16384 --kv-tokens {kv}")), "{commands}");
-    assert!(commands.contains(&format!("--max-num-seqs 256 --max-model-len 16384 --kv-tokens {kv}")), "{commands}");
+    for seqs in [128, 256] {
+        let sim =
+            format!("--max-num-seqs {seqs} --block-size 32 --max-model-len 16384 --no-prefix-caching --kv-tokens {kv}");
+        assert!(commands.contains(&sim), "{sim} not in {commands}");
+    }
     let p3 = records(&run.file("points/p03/results.ndjson"));
     assert!(of_kind(&p3, "result").iter().all(|r| r["tags"]["point"] == "p03"));
     assert!(!run.dir.join("points/p01/results.ndjson").exists(), "a point that does not fit is not run");

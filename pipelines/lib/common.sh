@@ -117,13 +117,14 @@ run() {
 # Notes a pipeline line (already quoted by the caller) in commands.sh.
 note_cmd() { printf '%s\n' "$*" >>"$RUN_DIR/commands.sh"; }
 
-# Writes run.env (the variables that shaped the run, shell-quoted, so `source run.env` and the
+# Writes run.env (the variables that shaped the run, shell-quoted, so that `set -a; . run.env` and the
 # same target repeat it) and versions.txt (tool versions, commit, host). Arguments: variable names.
 write_run_info() {
   local name b
   {
     printf '# %s, %s mode, started %s\n' "$TARGET" "$MODE" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     for name in "$@"; do printf '%s=%q\n' "$name" "${!name-}"; done
+    if [ "$MODE" = cluster ]; then printf 'KUBECONTEXT=%q\n' "$KUBECONTEXT"; fi
   } >"$RUN_DIR/run.env"
   {
     for b in sb-sample sb-load sb-report sb-scrape sb-sim sb-deploy; do
