@@ -133,6 +133,7 @@ start_server sim "$SIM" --port 0 --instant --threads "$SIM_THREADS"
 for rate in 10000 poisson:10000; do
     client "$TMP/open" --url "$URL" --model sim --rate "$rate" --max-lag 1 <"$TMP/open.ndjson"
     "$LB" summary <"$TMP/open" >"$TMP/open.sum"
+    echo "    lateness over time: $("$LB" timeline <"$TMP/open")" >&2
     ratio=$(sed -E 's/.*ratio ([0-9.]+).*/\1/' "$TMP/open.sum")
     got=$(sed -E 's/.*sent ([0-9.]+) req\/s.*/\1/' "$TMP/open.sum")
     p99=$(sed -E 's/.*p99 ([0-9.]+) max.*/\1/' "$TMP/open.sum")

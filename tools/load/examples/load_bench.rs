@@ -5,6 +5,7 @@
 //!   load_bench overhead < results.ndjson                           client overhead vs that server
 //!   load_bench summary < results.ndjson                            the run record's key numbers
 //!   load_bench first-send START_NS < results.ndjson                ms from START_NS to first send
+//!   load_bench timeline < results.ndjson                           send lateness per 0.5 s of the run
 
 #[path = "../tests/common/stamp.rs"]
 mod stamp;
@@ -105,6 +106,26 @@ fn main() {
             let first =
                 results().filter(|r| r["kind"] == "result").filter_map(|r| r["sent_ns"].as_u64()).min().unwrap();
             println!("{:.2}", (first.saturating_sub(start)) as f64 / 1e6);
+        }
+        Some("timeline") => {
+            let mut buckets: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+            let mut t0 = None;
+            for r in results().filter(|r| r["kind"] == "result") {
+                let (s, sent) = (r["scheduled_ns"].as_u64().unwrap(), r["sent_ns"].as_u64().unwrap());
+                let t0 = *t0.get_or_insert(s);
+                buckets
+                    .entry(s.saturating_sub(t0) / 500_000_000)
+                    .or_default()
+                    .push(sent.saturating_sub(s) as f64 / 1e6);
+            }
+            let line: Vec<String> = buckets
+                .iter_mut()
+                .map(|(k, v)| {
+                    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                    format!("{:.1}s:p99 {:.2} max {:.2}", *k as f64 / 2.0, pct(v, 99.0), v[v.len() - 1])
+                })
+                .collect();
+            println!("{}", line.join(" | "));
         }
         _ => {
             eprintln!("usage: load_bench requests|stamp-server|overhead|summary|first-send ... (see the source)");

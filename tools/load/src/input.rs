@@ -21,6 +21,7 @@ pub fn spawn_reader(input: Input) -> mpsc::Receiver<Vec<InputItem>> {
     std::thread::Builder::new()
         .name("sb-load-reader".into())
         .spawn(move || {
+            crate::output::yield_to_event_loop();
             let mut reader = input.records();
             let mut batch = Vec::with_capacity(BATCH);
             while let Some(item) = reader.next_of::<Request>() {

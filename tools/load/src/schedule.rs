@@ -176,6 +176,14 @@ pub async fn dispatch(
     let mut start: Option<Instant> = None;
     let mut batch = std::collections::VecDeque::new();
 
+    // Let the reader fill its read-ahead before the clock starts: parsing the first few thousand
+    // requests is a burst of work on the same core, and it would make the first sends late.
+    // A producer slower than that (a live pipe) is waited for 250 ms at most.
+    let fill_deadline = Instant::now() + Duration::from_millis(250);
+    while input.len() < input.max_capacity() && !input.is_closed() && Instant::now() < fill_deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
     loop {
         if *phase.borrow() != Phase::Running {
             break;
