@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::sync::Mutex;
 use tokenizers::utils::SysRegex;
 use tokenizers::{Model, Tokenizer};
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// GPT-2's pre-tokenizer regex (`ByteLevel` with `use_regex: true`).
 const GPT2_PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
@@ -206,7 +206,9 @@ impl FastIds {
         if text.is_empty() {
             return Ok(());
         }
-        if self.nfc && !text.is_ascii() {
+        // NFC changes nothing in ASCII, nor in text its quick check passes (most text): only
+        // the rest pays for decomposing and recomposing.
+        if self.nfc && !text.is_ascii() && is_nfc_quick(text.chars()) != IsNormalized::Yes {
             let normalized: String = text.nfc().collect();
             return self.split_and_bpe(tok, &normalized, out);
         }
