@@ -123,6 +123,10 @@ struct SampleArgs {
     #[arg(long, env = "SB_TOKENIZER", help_heading = "Files")]
     tokenizer: Option<String>,
 
+    /// Hub dataset repo to read instead of the dataset's usual one (a mirror, a fork, THUDM/LongBench).
+    #[arg(long, value_name = "OWNER/NAME", help_heading = "Files")]
+    repo: Option<String>,
+
     /// Read the dataset from this local file or directory instead of the Hub.
     #[arg(long, value_name = "PATH", help_heading = "Files")]
     source: Option<PathBuf>,
@@ -257,6 +261,7 @@ impl SampleArgs {
             }),
             tokenizer: self.tokenizer,
             source: self.source,
+            repo: self.repo,
             hub: hub::HubOpts {
                 offline: self.offline || env_bool("HF_HUB_OFFLINE")?,
                 cache_dir: self.cache_dir,

@@ -20,6 +20,8 @@ pub struct RunArgs {
     pub api: Option<Api>,
     pub tokenizer: Option<String>,
     pub source: Option<PathBuf>,
+    /// `--repo`: the Hub repo instead of the dataset's own.
+    pub repo: Option<String>,
     pub hub: HubOpts,
     pub opts: DatasetOpts,
     pub n: Option<usize>,
@@ -57,7 +59,10 @@ pub fn prepare(args: RunArgs) -> Result<Prepared> {
         anyhow!("--tokenizer is required (a tokenizer.json, a directory, or a Hub model id; or set SB_TOKENIZER)")
     })?;
     let tok = TokenCounter::load(spec, &args.hub).with_context(|| format!("--tokenizer {spec}"))?;
-    let files = Files::new(args.source.as_deref(), dataset.hub_repo(), &args.hub)?;
+    if args.repo.is_some() && dataset.hub_repo().is_none() {
+        bail!("--repo: dataset {} does not come from the Hub (pass its file with --source)", dataset.name());
+    }
+    let files = Files::new(args.source.as_deref(), args.repo.as_deref().or(dataset.hub_repo()), &args.hub)?;
     let api = args.api.unwrap_or(if task.chat { Api::Chat } else { Api::Completions });
     let started = Instant::now();
     let units = dataset

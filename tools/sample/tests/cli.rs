@@ -766,3 +766,183 @@ fn requests_run_through_sb_load_against_sb_sim() {
     let got: BTreeSet<_> = results.iter().map(|r| (r.id.clone(), r.session.clone(), r.turn)).collect();
     assert_eq!(sent, got);
 }
+
+/// A stand-in for the Hugging Face Hub on 127.0.0.1, speaking the part of its HTTP API that
+/// `hf-hub` uses: the repo listing (`/api/datasets/<repo>/revision/<rev>`) and file downloads
+/// (`/<repo path>/resolve/<rev>/<file>` with byte ranges, `etag`, `x-repo-commit`,
+/// `content-range`). Repos under `gated/` answer 401 unless the request carries
+/// `Authorization: Bearer <token>`. Serves for at most 60 s.
+struct FakeHub {
+    url: String,
+    /// Authorization headers seen, for checking that the token is sent.
+    auth_seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+const FAKE_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+impl FakeHub {
+    /// `files`: (repo path as in URLs: `datasets/cais/mmlu`, `openai-community/gpt2`; file name;
+    /// local file to serve).
+    fn start(files: Vec<(&'static str, &'static str, std::path::PathBuf)>, token: &'static str) -> FakeHub {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let auth_seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = auth_seen.clone();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (mut range, mut auth): (Option<(usize, Option<usize>)>, String) = (None, String::new());
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+                    match k.to_ascii_lowercase().as_str() {
+                        "range" => {
+                            let r = v.trim().trim_start_matches("bytes=");
+                            let (a, b) = r.split_once('-').unwrap_or((r, ""));
+                            range = Some((a.parse().unwrap_or(0), b.parse().ok()));
+                        }
+                        "authorization" => auth = v.trim().to_string(),
+                        _ => {}
+                    }
+                }
+                seen.lock().unwrap().push(auth.clone());
+                let mut out = stream;
+                let mut reply = |status: &str, headers: &[(&str, String)], body: &[u8]| {
+                    let mut head =
+                        format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                    for (k, v) in headers {
+                        head += &format!("{k}: {v}\r\n");
+                    }
+                    head += "\r\n";
+                    let _ = out.write_all(head.as_bytes());
+                    let _ = out.write_all(body);
+                };
+                if path.contains("gated/") && auth != format!("Bearer {token}") {
+                    reply("401 Unauthorized", &[], b"{\"error\":\"Access to this repo is restricted\"}");
+                    continue;
+                }
+                if let Some(rest) = path.strip_prefix("/api/datasets/") {
+                    let repo = format!("datasets/{}", rest.split("/revision/").next().unwrap());
+                    let names: Vec<_> = files
+                        .iter()
+                        .filter(|(r, _, _)| *r == repo)
+                        .map(|(_, f, _)| serde_json::json!({ "rfilename": f }))
+                        .collect();
+                    if names.is_empty() {
+                        reply("404 Not Found", &[], b"{}");
+                    } else {
+                        let body = serde_json::json!({ "sha": FAKE_SHA, "siblings": names }).to_string();
+                        reply("200 OK", &[("Content-Type", "application/json".into())], body.as_bytes());
+                    }
+                    continue;
+                }
+                let found = files
+                    .iter()
+                    .find(|(r, f, _)| path.starts_with(&format!("/{r}/resolve/")) && path.ends_with(&format!("/{f}")));
+                let Some((_, name, local)) = found else {
+                    reply("404 Not Found", &[], b"");
+                    continue;
+                };
+                let bytes = std::fs::read(local).unwrap();
+                let (from, to) = match range {
+                    Some((a, Some(b))) => (a.min(bytes.len()), (b + 1).min(bytes.len())),
+                    Some((a, None)) => (a.min(bytes.len()), bytes.len()),
+                    None => (0, bytes.len()),
+                };
+                reply(
+                    "206 Partial Content",
+                    &[
+                        ("etag", format!("\"etag-{}\"", name.replace('/', "-"))),
+                        ("x-repo-commit", FAKE_SHA.to_string()),
+                        ("content-range", format!("bytes {from}-{}/{}", to.saturating_sub(1), bytes.len())),
+                    ],
+                    &bytes[from..to],
+                );
+            }
+        });
+        FakeHub { url, auth_seen }
+    }
+}
+
+#[test]
+fn downloads_from_the_hub_api_into_the_cache_then_works_offline() {
+    let test = testdata("sample/mmlu/hub/all/test-00000-of-00001.parquet");
+    let dev = testdata("sample/mmlu/hub/all/dev-00000-of-00001.parquet");
+    let tok_json = tempdir("hub-tok").join("tokenizer.json");
+    {
+        use std::io::Read;
+        let mut t = Vec::new();
+        flate2::read::GzDecoder::new(&std::fs::read(testdata("sample/tokenizers/gpt2/tokenizer.json.gz")).unwrap()[..])
+            .read_to_end(&mut t)
+            .unwrap();
+        std::fs::write(&tok_json, t).unwrap();
+    }
+    let token = "hf_fake_token_for_tests_123";
+    let hub = FakeHub::start(
+        vec![
+            ("datasets/cais/mmlu", "all/test-00000-of-00001.parquet", test.clone()),
+            ("datasets/cais/mmlu", "all/dev-00000-of-00001.parquet", dev),
+            ("datasets/cais/mmlu", "README.md", test.clone()),
+            ("openai-community/gpt2", "tokenizer.json", tok_json),
+            ("datasets/gated/mmlu", "all/test-00000-of-00001.parquet", test.clone()),
+        ],
+        token,
+    );
+    let cache = tempdir("hub-online-cache");
+    let c = cache.display().to_string();
+    let env = [("HF_ENDPOINT", hub.url.as_str()), ("HF_HUB_CACHE", c.as_str())];
+    let gpt2 = ["--tokenizer", "openai-community/gpt2"];
+
+    let out = run_raw(&[&["mmlu", "-n", "5", "--seed", "3"][..], &gpt2].concat(), &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let online = parse(&out.stdout);
+    assert_eq!(online.len(), 5);
+    assert!(online[0].source.as_deref().unwrap().starts_with("cais/mmlu@main:all/test-00000-of-00001.parquet#"));
+    // The files are in the huggingface_hub cache layout now, and only the ones the dataset needs.
+    let snap = cache.join("datasets--cais--mmlu/snapshots").join(FAKE_SHA);
+    assert_eq!(std::fs::read(snap.join("all/test-00000-of-00001.parquet")).unwrap(), std::fs::read(&test).unwrap());
+    assert!(!snap.join("README.md").exists());
+    assert_eq!(std::fs::read_to_string(cache.join("datasets--cais--mmlu/refs/main")).unwrap(), FAKE_SHA);
+    // So the same run works offline, with the same records (the Hub is not asked again).
+    let asked = hub.auth_seen.lock().unwrap().len();
+    let offline = run_raw(&[&["mmlu", "-n", "5", "--seed", "3", "--offline"][..], &gpt2].concat(), &env);
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    assert_eq!(parse(&offline.stdout), online);
+    assert_eq!(hub.auth_seen.lock().unwrap().len(), asked, "offline made no request");
+
+    // A gated repo without a token: one clear line, exit 2.
+    let gated = ["mmlu", "--repo", "gated/mmlu", "--shots", "0"];
+    let out = run_raw(&[&gated[..], &gpt2].concat(), &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("dataset gated/mmlu is gated or private") && stderr(&out).contains("HF_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+    // With HF_TOKEN it downloads; the token is sent as a Bearer header and never printed.
+    let with_token = [env[0], env[1], ("HF_TOKEN", token)];
+    let out = run_raw(&[&gated[..], &["--max-input-tokens", "5"], &gpt2].concat(), &with_token);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(hub.auth_seen.lock().unwrap().iter().any(|a| a == &format!("Bearer {token}")));
+    assert!(!stderr(&out).contains(token) && !String::from_utf8_lossy(&out.stdout).contains(token));
+    // A repo that does not exist.
+    let out = run_raw(&[&["mmlu", "--repo", "nobody/nothing"][..], &gpt2].concat(), &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("dataset nobody/nothing@main not found on the Hub"), "{}", stderr(&out));
+}
