@@ -41,9 +41,18 @@ enum Splitter {
 
 const WS_TAIL: &str = r"|\s+(?!\S)|\s+";
 
+/// Pattern heads (the pattern minus `WS_TAIL`) for which the whitespace rule is proven: every
+/// alternative that can start at a whitespace character needs a non-space character right after
+/// it, or is `\s*[\r\n]+`. GPT-2 (and most byte-level BPEs since), Qwen2/2.5/3 and Llama 3.
+const DFA_HEADS: &[&str] = &[
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+",
+];
+
 impl Splitter {
     fn new(pattern: &str) -> Option<Splitter> {
-        if let Some(head) = pattern.strip_suffix(WS_TAIL) {
+        if let Some(head) = pattern.strip_suffix(WS_TAIL).filter(|h| DFA_HEADS.contains(h)) {
             if let Ok(re) = regex::Regex::new(head) {
                 return Some(Splitter::Dfa(re));
             }

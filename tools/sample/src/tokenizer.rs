@@ -341,6 +341,36 @@ mod tests {
         }
     }
 
+    /// GPT-2's files with another split pattern (an unknown head: the lookahead splitter) agree
+    /// with `encode` too.
+    #[test]
+    fn fast_path_with_the_lookahead_splitter_gives_the_same_ids() {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        let gz = std::fs::read(testdata("tokenizers/gpt2/tokenizer.json.gz")).unwrap();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut bytes).unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        json["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "\\p{L}+|\\p{N}{1,2}| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"},
+             "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+        let dir = std::env::temp_dir().join(format!("sb-sample-tok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let t = TokenCounter::from_files("custom", &path, None).unwrap();
+        assert_eq!(t.fast_split_kind(), Some("lookahead"));
+        for text in differential_texts() {
+            assert_eq!(
+                t.encode_ids(&text, false).unwrap(),
+                t.encode_ids_slow(&text, false).unwrap(),
+                "{:?}",
+                &text[..text.len().min(60)]
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn middle_truncation_keeps_head_and_tail() {
         let t = fixture("gpt2");
