@@ -206,7 +206,8 @@ struct SampleArgs {
     /// Drop requests whose prompt plus output is above this.
     #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     max_total_tokens: Option<u32>,
-    /// vLLM's filter (is_valid_sequence): prompt and output >= 4, prompt <= 1024, total <= 2048.
+    /// vLLM's filter (is_valid_sequence): prompt >= 4, output >= 4 (when it is the reference's
+    /// length), prompt <= 1024, prompt + output <= 2048.
     #[arg(long, help_heading = "Lengths")]
     vllm_filter: bool,
 
@@ -249,7 +250,11 @@ impl SampleArgs {
         let mut filters = if self.vllm_filter { sample::Filters::vllm() } else { sample::Filters::default() };
         filters.min_input_tokens = self.min_input_tokens.or(filters.min_input_tokens);
         filters.max_input_tokens = self.max_input_tokens.or(filters.max_input_tokens);
-        filters.min_output_tokens = self.min_output_tokens.or(filters.min_output_tokens);
+        if self.min_output_tokens.is_some() {
+            // Asked for explicitly: checked whatever the output length comes from.
+            filters.min_output_tokens = self.min_output_tokens;
+            filters.min_output_only_for_reference = false;
+        }
         filters.max_output_tokens = self.max_output_tokens.or(filters.max_output_tokens);
         filters.max_total_tokens = self.max_total_tokens.or(filters.max_total_tokens);
         Ok(run::RunArgs {

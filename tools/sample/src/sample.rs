@@ -25,6 +25,9 @@ pub struct Filters {
     pub min_output_tokens: Option<u32>,
     pub max_output_tokens: Option<u32>,
     pub max_total_tokens: Option<u32>,
+    /// vLLM's rule: the minimum output length is not checked when the output length is fixed
+    /// (a flag or the dataset's own), only when it comes from the reference answer.
+    pub min_output_only_for_reference: bool,
 }
 
 impl Filters {
@@ -37,14 +40,16 @@ impl Filters {
             min_output_tokens: Some(4),
             max_output_tokens: None,
             max_total_tokens: Some(2048),
+            min_output_only_for_reference: true,
         }
     }
 
-    fn keep(&self, input: u32, output: Option<u32>) -> bool {
+    fn keep(&self, input: u32, output: Option<u32>, output_from_reference: bool) -> bool {
         let out = output.unwrap_or(0);
+        let check_min_output = output_from_reference || !self.min_output_only_for_reference;
         self.min_input_tokens.is_none_or(|m| input >= m)
             && self.max_input_tokens.is_none_or(|m| input <= m)
-            && self.min_output_tokens.is_none_or(|m| output.is_none() || out >= m)
+            && self.min_output_tokens.is_none_or(|m| output.is_none() || !check_min_output || out >= m)
             && self.max_output_tokens.is_none_or(|m| out <= m)
             && self.max_total_tokens.is_none_or(|m| input + out <= m)
     }
@@ -246,13 +251,13 @@ pub fn build_unit(unit: &Unit, tok: &TokenCounter, opts: &SampleOpts) -> Result<
                 n
             }
         };
-        let max_tokens = match (opts.max_tokens, item.max_tokens, &item.expected) {
-            (Some(m), _, _) => Some(m),
-            (None, Some(m), _) => Some(m),
-            (None, None, Some(reference)) => Some(tok.count_output(reference)?.max(1)),
-            _ => None,
+        let (max_tokens, from_reference) = match (opts.max_tokens, item.max_tokens, &item.expected) {
+            (Some(m), _, _) => (Some(m), false),
+            (None, Some(m), _) => (Some(m), false),
+            (None, None, Some(reference)) => (Some(tok.count_output(reference)?.max(1)), true),
+            _ => (None, false),
         };
-        if !opts.filters.keep(prompt_tokens, max_tokens) {
+        if !opts.filters.keep(prompt_tokens, max_tokens, from_reference) {
             return Ok(None);
         }
         if unit.multi_turn {

@@ -449,6 +449,16 @@ fn length_filters_and_vllm_filter_drop_requests() {
     assert_eq!(v.len(), all.iter().filter(|r| rule(r)).count());
     assert!(v.len() < 200, "some Alpaca outputs are under 4 tokens");
     assert!(v.iter().all(rule));
+    // With a fixed output length vLLM does not check the output minimum.
+    let fixed = sample(&["alpaca", "--source", &src, "--vllm-filter", "--max-tokens", "2", "--tokenizer", &gpt2]);
+    assert_eq!(fixed.len(), all.iter().filter(|r| (4..=1024).contains(&r.prompt_tokens.unwrap())).count());
+    // Asked for explicitly, the minimum applies to fixed lengths too.
+    let out = run_raw(
+        &["alpaca", "--source", &src, "--max-tokens", "2", "--min-output-tokens", "4", "--tokenizer", &gpt2],
+        &[],
+    );
+    assert!(out.status.success());
+    assert!(parse(&out.stdout).is_empty());
 }
 
 #[test]
