@@ -89,7 +89,7 @@ enum ApiArg {
 #[derive(Args, Clone)]
 struct SampleArgs {
     /// Dataset name (see `sb-sample list`): random, shared-prefix, sonnet, sharegpt, mmlu, humaneval,
-    /// alpaca, natural-questions, loogle, longbench, qmsum, openchat.
+    /// alpaca, natural-questions, loogle, longbench, qmsum, openchat, mt-bench.
     #[arg(required = true)]
     dataset: Option<String>,
 

@@ -150,6 +150,23 @@ fn multi_turn_records_hold_only_each_turns_new_message() {
             history += &format!("<|im_start|>assistant\n{}<|im_end|>\n", r.expected.as_deref().unwrap());
         }
     }
+    // MT-Bench: real two-turn questions, sessions of two turns, references where they exist.
+    let mt = sample(&["mt-bench", "--source", &data("mt_bench/question.jsonl"), "--no-shuffle", "--tokenizer", &qwen]);
+    assert_eq!(mt.len(), 160);
+    assert_eq!(
+        (mt[0].turn, mt[1].turn, &mt[0].session, &mt[1].session),
+        (Some(0), Some(1), &mt[1].session, &mt[0].session)
+    );
+    assert!(mt[0].messages.as_ref().unwrap()[0].content.starts_with("Compose an engaging travel blog post"));
+    assert!(mt.iter().all(|r| r.max_tokens == Some(256) && r.messages.as_ref().unwrap().len() == 1));
+    let with_reference: usize = std::fs::read_to_string(data("mt_bench/question.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["reference"].as_array().map_or(0, |a| a.len().min(2))
+        })
+        .sum();
+    assert_eq!(mt.iter().filter(|r| r.expected.is_some()).count(), with_reference);
     let out = run_raw(&["openchat", "--source", &src, "--api", "completions", "--tokenizer", &qwen], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("multi-turn conversations need --api chat"), "{}", stderr(&out));

@@ -14,6 +14,7 @@ pub mod humaneval;
 pub mod longbench;
 pub mod loogle;
 pub mod mmlu;
+pub mod mt_bench;
 pub mod natural_questions;
 pub mod openchat;
 pub mod qmsum;
@@ -120,6 +121,7 @@ pub static ALL: &[&dyn Dataset] = &[
     &longbench::LongBench,
     &qmsum::Qmsum,
     &openchat::OpenChat,
+    &mt_bench::MtBench,
 ];
 
 /// Finds a dataset by name or alias.
@@ -128,6 +130,7 @@ pub fn find(name: &str) -> Option<&'static dyn Dataset> {
     let canonical = match name.as_str() {
         "nq" => "natural-questions",
         "openchat-sharegpt4" => "openchat",
+        "mtbench" => "mt-bench",
         "synthetic" => "random",
         other => other,
     };
