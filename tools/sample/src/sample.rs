@@ -91,14 +91,14 @@ pub struct Outcome {
 /// The visiting order of unit indices.
 enum Order {
     Permutation { idx: Vec<usize>, at: usize },
-    Draws { rng: Box<ChaCha8Rng>, len: usize, rejected: HashSet<usize>, draws: usize },
+    Draws { rng: Box<ChaCha8Rng>, len: usize, rejected: HashSet<usize> },
 }
 
 impl Order {
     fn new(len: usize, opts: &SampleOpts) -> Order {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         if opts.replace {
-            Order::Draws { rng: Box::new(rng), len, rejected: HashSet::new(), draws: 0 }
+            Order::Draws { rng: Box::new(rng), len, rejected: HashSet::new() }
         } else {
             let mut idx: Vec<usize> = (0..len).collect();
             if opts.shuffle {
@@ -117,11 +117,12 @@ impl Order {
                 *at = end;
                 out
             }
-            Order::Draws { rng, len, rejected, draws } => {
+            // One stream of draws, whatever the batch sizes: the same seed gives the same units
+            // on any number of threads.
+            Order::Draws { rng, len, rejected } => {
                 if rejected.len() >= *len || *len == 0 {
                     return Vec::new();
                 }
-                *draws += k;
                 (0..k).map(|_| rng.random_range(0..*len)).collect()
             }
         }

@@ -70,9 +70,17 @@ fn same_seed_same_records_other_seed_other_order() {
     other[6] = "43";
     let c = run_raw(&other, &[]);
     assert_ne!(a.stdout, c.stdout);
-    // Synthetic prompts are reproducible too.
+    // Synthetic prompts are reproducible too, and nothing depends on the number of threads
+    // (units are built in parallel batches whose size follows the thread count).
     let r = ["random", "-n", "20", "--input-len", "uniform:10:40", "--seed", "7", "--tokenizer", &gpt2];
-    assert_eq!(run_raw(&r, &[]).stdout, run_raw(&r, &[]).stdout);
+    let one = run_raw(&r, &[("RAYON_NUM_THREADS", "1")]).stdout;
+    assert_eq!(one, run_raw(&r, &[("RAYON_NUM_THREADS", "3")]).stdout);
+    let alpaca = data("alpaca/alpaca_data.first200.json");
+    let f =
+        ["alpaca", "--source", &alpaca, "-n", "300", "--replace", "--vllm-filter", "--seed", "9", "--tokenizer", &gpt2];
+    let one = run_raw(&f, &[("RAYON_NUM_THREADS", "1")]);
+    assert!(one.status.success());
+    assert_eq!(one.stdout, run_raw(&f, &[("RAYON_NUM_THREADS", "4")]).stdout);
 }
 
 #[test]
