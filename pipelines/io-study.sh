@@ -128,11 +128,14 @@ for model in $MODELS; do
       if KUBE_KEEP_SERVER=1 kube_load_run "$dir" "$dir/requests.ndjson" 1 "$stamp-$cell_index" -m "$model" \
         -n "$NAMESPACE" --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" \
         --load-arg="--seed=$SEED" --load-arg="--max-error-rate=$MAX_ERROR_RATE" "${load_args[@]}" $DEPLOY_ARGS; then
+        :
+      else
+        status="failed: $KUBE_FAIL_REASON"
+      fi
+      if compgen -G "$dir/shard-*.ndjson" >/dev/null; then
         cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
         prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$model" \
           --pod "$KUBE_DEPLOY_NAME-.*"
-      else
-        status="failed: the server did not become ready or the load Job failed (see server.log)"
       fi
       model_manifests+=("$dir/manifests.yaml")
     fi

@@ -118,14 +118,17 @@ while IFS= read -r plan; do
     if kube_load_run "$dir" "$RUN_DIR/requests.ndjson" 1 "$stamp-$point" "${plan_args[@]}" --point "$point" \
       --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" \
       --load-arg="--max-error-rate=$MAX_ERROR_RATE" --load-arg="--tag=point=$point"; then
-      cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
-      prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$MODEL" \
-        --pod "$KUBE_DEPLOY_NAME-.*"
+      :
     else
-      status="failed: the server did not become ready or the load Job failed (see points/$point/server.log)"
+      status="failed: $KUBE_FAIL_REASON"
       if grep -qiE 'No available memory for the cache blocks|larger than the maximum number of tokens that can be stored in KV cache|CUDA out of memory' "$dir/server.log" 2>/dev/null; then
         status="does not fit (server): $(grep -m1 -oiE 'No available memory for the cache blocks|larger than the maximum number of tokens that can be stored in KV cache|CUDA out of memory' "$dir/server.log")"
       fi
+    fi
+    if compgen -G "$dir/shard-*.ndjson" >/dev/null; then
+      cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"
+      prometheus_later "$dir/results.ndjson" "$dir/metrics.ndjson" --preset io --model "$MODEL" \
+        --pod "$KUBE_DEPLOY_NAME-.*"
     fi
   fi
   case $status in ok*) ;; does\ not\ fit*) ;; *) failed_points=$((failed_points + 1)) ;; esac

@@ -85,6 +85,8 @@ fn cluster_pipeline(script: &str, env: &[(&str, &str)]) -> (Run, PathBuf) {
         ("PATH", &path),
         ("FAKE_KUBECTL_DIR", fake.to_str().unwrap()),
         ("POLL_SECONDS", "0.1"),
+        // A pipeline waiting on a Job that never ends fails the test in a minute, not in hours.
+        ("JOB_TIMEOUT", "60s"),
         ("TOKENIZER", tokenizer.to_str().unwrap()),
     ];
     all.extend_from_slice(env);
@@ -318,6 +320,19 @@ fn scale_out_in_a_cluster_runs_an_indexed_job_and_gathers_its_pods() {
 }
 
 #[test]
+fn a_failed_load_job_fails_the_run_but_keeps_what_its_pods_wrote() {
+    let (run, fake) = cluster_pipeline("scale-out", &[("N", "16"), ("SHARDS", "2"), ("FAKE_KUBECTL_JOB_FAIL", "1")]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    for i in 0..2 {
+        assert!(!records(&run.file(&format!("shards/shard-{i}.ndjson"))).is_empty());
+    }
+    assert!(run.file("report.txt").contains("Successful requests:"));
+    // Cleaned up all the same.
+    let calls = calls(&fake);
+    assert_eq!(calls.iter().filter(|c| c.contains(" delete -f ")).count(), 2, "{calls:#?}");
+}
+
+#[test]
 fn sweep_locally_runs_the_points_that_fit_and_reports_the_others() {
     // Fixed parameters (SET) reach the sim as well as the swept ones.
     let run = pipeline(
@@ -376,7 +391,7 @@ fn sweep_in_a_cluster_applies_each_point_and_reports_a_server_that_never_got_rea
             "{calls:#?}"
         );
     }
-    assert!(calls.iter().any(|c| c.contains("logs deployment/vllm-llama-3-1-8b-instruct-p04 --tail=200")));
+    assert!(calls.iter().any(|c| c.contains("logs deployment/vllm-llama-3-1-8b-instruct-p04 --tail=200 --previous")));
     let p03 = run.file("points/p03/manifests.yaml");
     assert!(p03.contains("--max-num-seqs") && p03.contains("\"128\"") && p03.contains("--max-model-len"), "{p03}");
     assert!(p03.contains("--tag=point=p03"), "{p03}");

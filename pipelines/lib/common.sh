@@ -329,8 +329,9 @@ kube_wait_job() {
   deadline=$(($(date +%s) + $(interval_seconds "$JOB_TIMEOUT")))
   local state succeeded failed
   while :; do
-    state=$(kube get job "$job" -o 'jsonpath={.status.succeeded} {.status.failed}' 2>/dev/null || true)
-    read -r succeeded failed <<<"$state" || true
+    # Absent counts print as nothing: a separator that is not blank keeps the two apart.
+    state=$(kube get job "$job" -o 'jsonpath={.status.succeeded}/{.status.failed}' 2>/dev/null || true)
+    IFS=/ read -r succeeded failed <<<"$state" || true
     if [ "${failed:-0}" -gt 0 ] 2>/dev/null; then return 1; fi
     if [ "${succeeded:-0}" -ge "$shards" ] 2>/dev/null; then return 0; fi
     # A caller may look at the Job while it runs (the stress test's partial reports).
@@ -384,7 +385,8 @@ stage_requests_pvc() {
 # render --loadgen) are applied with the requests in a ConfigMap, the server is waited for, the
 # Job is waited for and its shards' results gathered into OUTDIR; then everything is deleted
 # (unless KEEP=1). Arguments: OUTDIR REQUESTS SHARDS RUN_ID, then sb-deploy render arguments.
-# Sets KUBE_DEPLOY_NAME. Returns 1 when the server did not become ready or the Job failed.
+# Sets KUBE_DEPLOY_NAME, and KUBE_FAIL_REASON when it returns 1 (the server did not become ready,
+# or the Job failed).
 kube_load_run() {
   local outdir=$1 requests=$2 shards=$3 run_id=$4
   shift 4
@@ -406,13 +408,25 @@ kube_load_run() {
   if [ -f "$outdir/configmap.json" ]; then kube_apply "$outdir/configmap.json"; fi
   kube_apply "$outdir/manifests.yaml"
   local status=0
+  KUBE_FAIL_REASON=""
   if ! kube rollout status "deployment/$KUBE_DEPLOY_NAME" --timeout="$READY_TIMEOUT" >&2; then
     log "server $KUBE_DEPLOY_NAME did not become ready"
+    # A server that crashed at start (vLLM exits on a KV-cache shortfall) is restarted by the
+    # kubelet: the previous container's log holds the reason.
     kube logs "deployment/$KUBE_DEPLOY_NAME" --tail=200 >"$outdir/server.log" 2>&1 || true
+    kube logs "deployment/$KUBE_DEPLOY_NAME" --tail=200 --previous >>"$outdir/server.log" 2>&1 || true
+    KUBE_FAIL_REASON="the server did not become ready within $READY_TIMEOUT (see server.log)"
     status=1
   else
-    kube_wait_job "$job" "$shards" || status=1
-    kube_gather_job "$job" "$outdir" || status=1
+    if ! kube_wait_job "$job" "$shards"; then
+      KUBE_FAIL_REASON="the load Job failed: a pod exited non-zero (see shard-*.stderr)"
+      status=1
+    fi
+    # Whatever the pods wrote is kept, a failed pod's results too.
+    kube_gather_job "$job" "$outdir" || {
+      KUBE_FAIL_REASON=${KUBE_FAIL_REASON:-"no results could be read from the load pods"}
+      status=1
+    }
     kube logs "deployment/$KUBE_DEPLOY_NAME" >"$outdir/server.log" 2>&1 || true
   fi
   if [ "${KEEP:-0}" = 1 ]; then
