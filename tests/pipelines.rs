@@ -279,7 +279,9 @@ fn scale_out_in_a_cluster_runs_an_indexed_job_and_gathers_its_pods() {
         calls.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no `{needle}` call in {calls:#?}"))
     };
     assert!(calls.iter().all(|c| c.starts_with("--context test-cluster -n bench ")), "{calls:#?}");
-    let (cm, manifests) = (find("apply -f"), find("manifests.yaml"));
+    // The ConfigMap is created, not applied: apply's last-applied annotation holds 256 KiB at most.
+    let (cm, manifests) = (find("create -f"), find("apply -f"));
+    assert!(calls[cm].ends_with("shards/configmap.json") && calls[manifests].ends_with("shards/manifests.yaml"));
     assert!(cm < manifests, "the requests are applied before the Job reads them");
     let rollout = find("rollout status deployment/vllm-qwen3-0-6b");
     let logs0 = find("-0-fake -c sb-load");

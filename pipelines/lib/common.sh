@@ -281,6 +281,15 @@ kube_apply() {
   kube apply -f "$f" >&2
 }
 
+# Creates the objects of a manifest file (and remembers to delete them on exit). For objects
+# with a fresh name: unlike apply, create adds no last-applied annotation, which could not hold a
+# ConfigMap of requests (annotations hold at most 256 KiB).
+kube_create() {
+  local f=$1
+  KUBE_DELETE+=("$f")
+  kube create -f "$f" >&2
+}
+
 # Deletes the objects of a manifest file now (and forgets it).
 kube_delete() {
   local f=$1 keep=() g
@@ -357,7 +366,10 @@ kube_gather_job() {
   }
   while read -r pod index; do
     [ -n "$pod" ] || continue
-    kube logs "$pod" -c sb-load >"$TMP/pod.log"
+    kube logs "$pod" -c sb-load >"$TMP/pod.log" || {
+      log "could not read the log of load pod $pod (shard $index)"
+      : >"$TMP/pod.log"
+    }
     grep '^{' "$TMP/pod.log" >"$outdir/shard-$index.ndjson" || true
     grep -v '^{' "$TMP/pod.log" >"$outdir/shard-$index.stderr" || true
   done <"$TMP/pods"
@@ -371,11 +383,11 @@ stage_requests_pvc() {
   jq -n --arg name "$pod" --arg ns "$NAMESPACE" --arg claim "$REQUESTS_PVC" \
     '{apiVersion: "v1", kind: "Pod",
       metadata: {name: $name, namespace: $ns, labels: {"app.kubernetes.io/managed-by": "servebench-pipelines"}},
-      spec: {restartPolicy: "Never",
+      spec: {restartPolicy: "Never", terminationGracePeriodSeconds: 0,
              containers: [{name: "stage", image: "busybox:1.36", command: ["sleep", "3600"],
                            volumeMounts: [{name: "requests", mountPath: "/requests"}]}],
              volumes: [{name: "requests", persistentVolumeClaim: {claimName: $claim}}]}}' >"$outdir/stage-pod.json"
-  kube_apply "$outdir/stage-pod.json"
+  kube_create "$outdir/stage-pod.json"
   kube wait --for=condition=Ready "pod/$pod" --timeout=5m >&2 || die "the staging pod $pod did not start"
   kube cp "$requests" "$NAMESPACE/$pod:/requests/requests-$run_id.ndjson" >&2 || die "kubectl cp to $pod failed"
   kube_delete "$outdir/stage-pod.json"
@@ -405,7 +417,7 @@ kube_load_run() {
   local job
   job=$(manifest_name Job "$outdir/manifests.yaml")
   if [ -z "$KUBE_DEPLOY_NAME" ] || [ -z "$job" ]; then die "sb-deploy rendered no Deployment or Job"; fi
-  if [ -f "$outdir/configmap.json" ]; then kube_apply "$outdir/configmap.json"; fi
+  if [ -f "$outdir/configmap.json" ]; then kube_create "$outdir/configmap.json"; fi
   kube_apply "$outdir/manifests.yaml"
   local status=0
   KUBE_FAIL_REASON=""
