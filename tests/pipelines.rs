@@ -99,6 +99,16 @@ fn cluster_pipeline(script: &str, env: &[(&str, &str)]) -> (Run, PathBuf) {
     (Run { out, dir }, fake)
 }
 
+/// Checks manifests against the official Kubernetes schemas (PyPI `kubernetes-validate`).
+fn validate(files: &[PathBuf]) {
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "-k", "1.33", "--quiet"])
+        .args(files)
+        .output()
+        .expect("kubernetes-validate is needed: pip install kubernetes-validate (.ci/setup does)");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
 fn calls(fake: &Path) -> Vec<String> {
     fs::read_to_string(fake.join("calls.log")).unwrap_or_default().lines().map(str::to_string).collect()
 }
@@ -312,6 +322,7 @@ fn scale_out_in_a_cluster_runs_an_indexed_job_and_gathers_its_pods() {
         assert!(yaml.contains(needle), "{needle} not in the applied manifests:\n{yaml}");
     }
     assert_eq!(yaml, &run.file("shards/manifests.yaml"), "the run directory keeps the manifests it applied");
+    validate(&[run.dir.join("shards/configmap.json"), run.dir.join("shards/manifests.yaml")]);
     // The pods' logs, stderr lines dropped, are the shards' results; sb-report merged them.
     for i in 0..2 {
         let got = run.file(&format!("shards/shard-{i}.ndjson"));
@@ -465,6 +476,8 @@ fn io_study_in_a_cluster_keeps_one_server_per_model_and_stages_requests_on_a_pvc
         .collect();
     stage_pods.dedup();
     assert_eq!(stage_pods.len(), 2, "one staging pod per load, each its own name: {stage_pods:?}");
+    let cell = run.dir.join("cells/qwen-qwen3-0.6b/question-answering-mmlu");
+    validate(&[cell.join("stage-pod.json"), cell.join("manifests.yaml")]);
     let manifests = run.file("cells/qwen-qwen3-0.6b/question-answering-mmlu/manifests.yaml");
     assert!(manifests.contains("claimName: workload"), "{manifests}");
     assert!(manifests.contains("--tag=task=question-answering"), "{manifests}");
