@@ -130,14 +130,17 @@ fi
 if want 6; then
 start_server sim "$SIM" --port 0 --instant --threads "$SIM_THREADS"
 "$LB" requests "$N_OPEN" --max-tokens 64 >"$TMP/open.ndjson"
-for rate in 10000 poisson:10000; do
-    client "$TMP/open" --url "$URL" --model sim --rate "$rate" --max-lag 1 <"$TMP/open.ndjson"
+for rate in 400 10000 poisson:10000; do
+    # 400 req/s for 10 s: the waits between sends are long enough to show what waiting costs.
+    n=$([[ $rate == 400 ]] && echo 4000 || echo "$N_OPEN")
+    client "$TMP/open" --url "$URL" --model sim --rate "$rate" --max-lag 1 -n "$n" <"$TMP/open.ndjson"
     "$LB" summary <"$TMP/open" >"$TMP/open.sum"
     echo "    lateness over time: $("$LB" timeline <"$TMP/open")" >&2
     ratio=$(sed -E 's/.*ratio ([0-9.]+).*/\1/' "$TMP/open.sum")
     got=$(sed -E 's/.*sent ([0-9.]+) req\/s.*/\1/' "$TMP/open.sum")
     p99=$(sed -E 's/.*p99 ([0-9.]+) max.*/\1/' "$TMP/open.sum")
-    row "open loop --rate $rate ($N_OPEN requests)" "sent $(printf '%.0f' "$got") req/s, ratio $ratio, p99 lateness $p99 ms" ">= 99%, < 1 ms"
+    busy=$(tail -1 "$TMP/open.time" | awk '{printf "%.0f", ($2+$3)/$1*100}')
+    row "open loop --rate $rate ($n requests)" "sent $(printf '%.0f' "$got") req/s, ratio $ratio, p99 lateness $p99 ms, CPU $busy%" ">= 99%, < 1 ms"
 done
 stop_servers
 fi

@@ -1,6 +1,7 @@
 //! sb-load: request records on stdin -> result records on stdout, one per finished request,
 //! written as it finishes. This file only parses arguments and maps the outcome to an exit code.
 
+mod alarm;
 mod arrival;
 mod client;
 mod input;

@@ -9,6 +9,7 @@
 //! - A rate with `--concurrency` as a cap: open loop whose requests may queue in the client; that
 //!   queueing counts as send lateness (vLLM calls it client queue time).
 
+use crate::alarm::Alarm;
 use crate::arrival::{Arrivals, Stage};
 use crate::client::LoadClient;
 use crate::output::Finished;
@@ -175,6 +176,7 @@ pub async fn dispatch(
     let mut report = DispatchReport::default();
     let mut start: Option<Instant> = None;
     let mut batch = std::collections::VecDeque::new();
+    let alarm = Alarm::start();
 
     // Let the reader fill its read-ahead before the clock starts: parsing the first few thousand
     // requests is a burst of work on the same core, and it would make the first sends late.
@@ -251,7 +253,7 @@ pub async fn dispatch(
 
         // Wait for the slot (open loop), then for a free concurrency slot (closed loop or cap).
         let mut due = start + offset.unwrap_or_default();
-        if offset.is_some() && !wait_until(due, &mut phase).await {
+        if offset.is_some() && !alarm.wait_until(due, &mut phase).await {
             report.not_sent += 1;
             break;
         }
@@ -322,32 +324,6 @@ pub async fn dispatch(
     // Turns still waiting for their session when the run stopped.
     report.not_sent += sessions.parked() as u64;
     report
-}
-
-/// Sleeps until `due` with sub-millisecond precision. A tokio timer can fire up to ~2 ms late
-/// (its wheel ticks in whole milliseconds and the driver's park timeout is rounded up too), so
-/// it sleeps to 2 ms before `due` and yields the rest of the way, letting responses be read
-/// meanwhile. False when the run was stopped meanwhile.
-async fn wait_until(due: Instant, phase: &mut watch::Receiver<Phase>) -> bool {
-    const SPIN: Duration = Duration::from_micros(2500);
-    loop {
-        let now = Instant::now();
-        if now >= due {
-            return true;
-        }
-        if due - now > SPIN {
-            tokio::select! {
-                biased;
-                _ = phase.changed() => {}
-                _ = tokio::time::sleep_until((due - SPIN).into()) => {}
-            }
-        } else {
-            tokio::task::yield_now().await;
-        }
-        if *phase.borrow() != Phase::Running {
-            return false;
-        }
-    }
 }
 
 async fn acquire(shared: &Shared, phase: &mut watch::Receiver<Phase>) -> Option<Option<OwnedSemaphorePermit>> {
