@@ -259,6 +259,49 @@ fn ctrl_c_stops_the_sim_and_keeps_what_was_done() {
 }
 
 #[test]
+fn ctrl_c_while_a_server_starts_deletes_what_was_applied() {
+    use std::os::unix::process::CommandExt;
+    let fake = tempdir("kubectl-int");
+    let path = format!("{}:{}", testdata("pipelines").display(), std::env::var("PATH").unwrap_or_default());
+    let dir = tempdir("pipe-int-cluster").join("run");
+    let tokenizer = testdata("pipelines/tokenizers/qwen3-0.6b");
+    let mut cmd = pipeline_command(
+        "scale-out",
+        &dir,
+        &[
+            ("KUBECONTEXT", "test-cluster"),
+            ("PATH", &path),
+            ("FAKE_KUBECTL_DIR", fake.to_str().unwrap()),
+            ("FAKE_KUBECTL_ROLLOUT_SECONDS", "30"),
+            ("TOKENIZER", tokenizer.to_str().unwrap()),
+            ("N", "8"),
+        ],
+    );
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !calls(&fake).iter().any(|c| c.contains("rollout status")) {
+        assert!(Instant::now() < deadline, "never waited for the server");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pgid = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &pgid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "the pipeline took too long to stop");
+    assert_eq!(status.code(), Some(130));
+    let calls = calls(&fake);
+    let rollout = calls.iter().position(|c| c.contains("rollout status")).unwrap();
+    let deletes: Vec<&String> = calls[rollout..].iter().filter(|c| c.contains(" delete -f ")).collect();
+    assert_eq!(deletes.len(), 2, "manifests and requests deleted after Ctrl-C: {calls:#?}");
+    assert!(
+        deletes.iter().any(|c| c.contains("shards/manifests.yaml"))
+            && deletes.iter().any(|c| c.contains("configmap.json"))
+    );
+    assert!(!calls.iter().any(|c| c.contains(" logs ")), "nothing gathered after the interrupt: {calls:#?}");
+}
+
+#[test]
 fn scale_out_locally_merges_every_shard_into_one_report() {
     let run = pipeline("scale-out", &[("N", "60"), ("SHARDS", "3"), ("RATE", "poisson:60"), ("OUTPUT_LEN", "8")]);
     run.assert_ok();
