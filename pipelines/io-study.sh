@@ -97,6 +97,7 @@ for model in $MODELS; do
   default_tokenizer
   log "model $model (tokenizer $TOKENIZER)"
   model_manifests=()
+  model_down=""
   if [ "$MODE" = local ]; then
     sim_tokenizer_args
     start_server "$slug" --model "$model" "${SIM_TOK[@]}" --seed "$SEED"
@@ -109,7 +110,9 @@ for model in $MODELS; do
     mkdir -p "$dir"
     status=ok
     tags=(--tag "model=$model" --tag "task=$task" --tag "dataset=$dataset" --tag "cell=$model $task $dataset")
-    if ! sample_cell "$dir" "$task" "$dataset"; then
+    if [ -n "$model_down" ]; then
+      status="not run: $model_down"
+    elif ! sample_cell "$dir" "$task" "$dataset"; then
       status="sampling failed: $(tail -n 1 "$dir/sample.log")"
     elif [ "$MODE" = local ]; then
       log "$model / $task / $dataset: $(wc -l <"$dir/requests.ndjson") requests at $RATE"
@@ -131,6 +134,8 @@ for model in $MODELS; do
         :
       else
         status="failed: $KUBE_FAIL_REASON"
+        # The next tasks would wait READY_TIMEOUT for the same server again.
+        case $KUBE_FAIL_REASON in "the server did not become ready"*) model_down=$KUBE_FAIL_REASON ;; esac
       fi
       if compgen -G "$dir/shard-*.ndjson" >/dev/null; then
         cat "$dir"/shard-*.ndjson >"$dir/results.ndjson"

@@ -537,6 +537,37 @@ fn io_study_in_a_cluster_keeps_one_server_per_model_and_stages_requests_on_a_pvc
 }
 
 #[test]
+fn io_study_in_a_cluster_skips_the_tasks_of_a_model_whose_server_never_got_ready() {
+    let (run, fake) = cluster_pipeline(
+        "io-study",
+        &[
+            ("MODELS", "facebook/opt-125m Qwen/Qwen3-0.6B"),
+            ("TASKS", "question-answering:mmlu single-prompt:humaneval"),
+            ("N", "4"),
+            ("DATASETS", "local"),
+            ("FAKE_KUBECTL_NOT_READY", "opt-125m"),
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let table = run.file("study.md");
+    let row = |model: &str, dataset: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {model} |")) && l.contains(&format!("| {dataset} |")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(row("facebook/opt-125m", "mmlu").contains("failed: the server did not become ready"), "{table}");
+    assert!(row("facebook/opt-125m", "humaneval").contains("not run: the server did not become ready"), "{table}");
+    assert!(
+        row("Qwen/Qwen3-0.6B", "mmlu").ends_with("| ok |") && row("Qwen/Qwen3-0.6B", "humaneval").ends_with("| ok |"),
+        "{table}"
+    );
+    let calls = calls(&fake);
+    assert_eq!(calls.iter().filter(|c| c.contains("rollout status deployment/vllm-opt-125m")).count(), 1, "{calls:#?}");
+}
+
+#[test]
 fn stress_writes_partial_reports_while_the_load_runs() {
     let run = pipeline("stress", &[("DURATION", "4s"), ("REPORT_EVERY", "1s"), ("RATE", "poisson:10")]);
     run.assert_ok();
