@@ -149,7 +149,10 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     fn parse<T: Kind>(&self) -> Result<T, ReadError> {
-        serde_json::from_str(self.buf.trim_end()).map_err(|e| self.err(format!("bad {} record: {e}", T::KIND)))
+        let mut record: T =
+            serde_json::from_str(self.buf.trim_end()).map_err(|e| self.err(format!("bad {} record: {e}", T::KIND)))?;
+        record.after_read();
+        Ok(record)
     }
 
     /// The next line as its validated kind and raw text, for readers that deserialize into a

@@ -13,6 +13,10 @@ use std::collections::BTreeMap;
 pub trait Kind: Serialize + DeserializeOwned {
     const KIND: &'static str;
     const VERSION: u32;
+
+    /// Called by the reader after deserializing: types with a flattened map of extra fields drop
+    /// the line's `kind` and `v` from it (they are the envelope, not data).
+    fn after_read(&mut self) {}
 }
 
 /// Which OpenAI-compatible endpoint a request goes to.
@@ -321,6 +325,11 @@ pub struct RunRecord {
 impl Kind for RunRecord {
     const KIND: &'static str = "run";
     const VERSION: u32 = 1;
+
+    fn after_read(&mut self) {
+        self.extra.remove("kind");
+        self.extra.remove("v");
+    }
 }
 
 /// A summary written by `sb-report --format json`: every metric with the name of its formula in
@@ -334,6 +343,11 @@ pub struct Summary {
 impl Kind for Summary {
     const KIND: &'static str = "summary";
     const VERSION: u32 = 1;
+
+    fn after_read(&mut self) {
+        self.fields.remove("kind");
+        self.fields.remove("v");
+    }
 }
 
 /// One point of a parameter sweep, written by `sb-deploy --sweep` as the plan.
@@ -350,6 +364,11 @@ pub struct PlanPoint {
 impl Kind for PlanPoint {
     const KIND: &'static str = "plan";
     const VERSION: u32 = 1;
+
+    fn after_read(&mut self) {
+        self.extra.remove("kind");
+        self.extra.remove("v");
+    }
 }
 
 /// Any record of the stream, for readers that take a mix (e.g. `sb-report` reads results, the
