@@ -159,7 +159,8 @@ struct Args {
 
     /// Keep the event loop polling instead of sleeping between events: removes the CPU's
     /// wake-up latency (typically 0.05-0.3 ms on an idle core) from TTFT and ITL, at the cost
-    /// of one fully busy core. For accuracy-critical runs at low request rates.
+    /// of one fully busy core. Only on a core of its own (e.g. with taskset): on a shared,
+    /// oversubscribed machine it makes timing worse.
     #[arg(long, help_heading = "Checks")]
     spin: bool,
 

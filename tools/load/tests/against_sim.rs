@@ -192,3 +192,23 @@ fn api_key_is_sent_but_never_recorded() {
     let records: Vec<Value> = all.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert_eq!(records.len(), 3);
 }
+
+#[test]
+fn https_to_a_plain_http_server_is_a_connect_error_from_the_tls_handshake() {
+    // No TLS server here to talk to; what can be checked offline is that an https URL goes
+    // through rustls and that a failed handshake is recorded, not dropped or fatal.
+    let sim = Sim::start(&["--instant"]);
+    let url = sim.url.replace("http://", "https://");
+    let run = load(&url, &["--timeout", "5s"], &completions(3, 2, 2));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.by_status("connect_error"), 3, "{:?}", run.results);
+}
+
+#[test]
+fn progress_goes_to_stderr_when_asked_and_never_to_stdout() {
+    let sim = Sim::start(&["--instant"]);
+    let run = load(&sim.url, &["--rate", "10", "--progress", "always"], &completions(14, 2, 2));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("in flight"), "{}", run.stderr);
+    assert_eq!(run.results.len(), 14, "stdout holds only records");
+}
