@@ -106,8 +106,12 @@ impl Stage {
             .rsplit_once('@')
             .with_context(|| format!("bad stage {spec:?}; expected PROCESS@DURATION, e.g. poisson:20@30s"))?;
         let process = Process::parse(p)?;
-        if matches!(process, Process::Trace { .. }) {
-            bail!("a stage cannot replay a trace ({spec:?}); use --rate trace instead of --stage");
+        match process {
+            Process::Trace { .. } => {
+                bail!("a stage cannot replay a trace ({spec:?}); use --rate trace instead of --stage")
+            }
+            Process::Burst => bail!("a stage needs a rate ({spec:?}); e.g. poisson:20@30s"),
+            _ => {}
         }
         Ok(Stage { process, duration: Some(parse_duration(d)?) })
     }
@@ -258,6 +262,7 @@ mod tests {
         assert_eq!(Stage::parse("poisson:20@30s").unwrap().duration, Some(Duration::from_secs(30)));
         assert!(Stage::parse("poisson:20").is_err());
         assert!(Stage::parse("trace@30s").is_err());
+        assert!(Stage::parse("inf@30s").is_err());
     }
 
     #[test]

@@ -10,7 +10,9 @@ use hdrhistogram::Histogram;
 use sb_records::{RecordWriter, ResultRecord, Status};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// A finished request on its way to the writer.
@@ -92,13 +94,15 @@ pub fn spawn_writer<W: Write + Send + 'static>(
     out: W,
     tokenizer: Option<ClientTokenizer>,
     save_text: bool,
+    broken: Arc<AtomicBool>,
 ) -> (Sender<Finished>, JoinHandle<(Tally, RecordWriter<W>)>) {
     let (tx, rx) = std::sync::mpsc::channel::<Finished>();
     let handle = std::thread::Builder::new()
         .name("sb-load-writer".into())
         .spawn(move || {
             yield_to_event_loop();
-            write_loop(rx, RecordWriter::new(out), tokenizer, save_text)
+            let (tally, out) = write_loop(rx, RecordWriter::new(out), tokenizer, save_text, &broken);
+            (tally, out)
         })
         .expect("spawn writer thread");
     (tx, handle)
@@ -109,6 +113,7 @@ fn write_loop<W: Write>(
     mut out: RecordWriter<W>,
     tokenizer: Option<ClientTokenizer>,
     save_text: bool,
+    broken: &AtomicBool,
 ) -> (Tally, RecordWriter<W>) {
     let mut tally = Tally::new();
     while let Ok(first) = rx.recv() {
@@ -139,6 +144,9 @@ fn write_loop<W: Write>(
             if let Err(e) = out.flush() {
                 tally.write_error = Some(describe_write_error(&e));
             }
+        }
+        if tally.write_error.is_some() {
+            broken.store(true, Ordering::Relaxed);
         }
         if batch > 1 {
             // Results are arriving faster than one at a time: let the next ones gather
@@ -191,7 +199,7 @@ mod tests {
 
     #[test]
     fn writes_every_record_and_tallies_measured_ones() {
-        let (tx, handle) = spawn_writer(Vec::new(), None, false);
+        let (tx, handle) = spawn_writer(Vec::new(), None, false, Default::default());
         tx.send(finished("w", Status::Ok, 0, 5_000_000, true)).unwrap();
         tx.send(finished("a", Status::Ok, 1_000_000, 1_002_000, false)).unwrap();
         tx.send(finished("b", Status::HttpError, 2_000_000, 2_500_000, false)).unwrap();

@@ -80,8 +80,8 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
     // The client must be built inside the runtime (its connector registers with the reactor).
     let client = runtime.block_on(async { LoadClient::new(opts.client) })?;
     let keep_text = opts.save_text || tokenizer.is_some();
-    let (results, writer) = spawn_writer(out, tokenizer, opts.save_text);
     let counters = Arc::new(Counters::default());
+    let (results, writer) = spawn_writer(out, tokenizer, opts.save_text, counters.output_broken.clone());
     let progress = opts.progress.then(|| Progress::start(counters.clone()));
     let requests = crate::input::spawn_reader(input);
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);

@@ -104,6 +104,9 @@ pub struct Counters {
     pub sent: AtomicU64,
     pub done: AtomicU64,
     pub failed: AtomicU64,
+    /// Set by the writer when stdout is gone (`| head`): sending more would be load whose
+    /// results nobody can see, so the dispatcher stops as after a signal.
+    pub output_broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the dispatcher reports when it is done.
@@ -187,7 +190,7 @@ pub async fn dispatch(
     }
 
     loop {
-        if *phase.borrow() != Phase::Running {
+        if *phase.borrow() != Phase::Running || counters.output_broken.load(Ordering::Relaxed) {
             break;
         }
         if batch.is_empty() {

@@ -132,3 +132,35 @@ fn help_teaches_with_examples() {
         assert!(help.contains(want), "--help lacks {want:?}");
     }
 }
+
+#[test]
+fn a_closed_stdout_stops_sending() {
+    // `sb-load ... | head -3`: once the reader of the results is gone, sending the rest of a
+    // long run would be load nobody sees. sb-load stops, says why, and exits 1.
+    let sim = Sim::start(&["--instant"]);
+    let mut child = Command::new(bin("sb-load"))
+        .args(["--url", &sim.url, "--model", "sim", "--rate", "200"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(completions(2000, 2, 1).as_bytes());
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    for _ in 0..3 {
+        stdout.read_line(&mut line).unwrap();
+    }
+    drop(stdout);
+    let started = std::time::Instant::now();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let code = child.wait().unwrap().code();
+    // 2000 requests at 200 req/s would take 10 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "kept sending after stdout closed");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("stdout was closed"), "{stderr}");
+}
