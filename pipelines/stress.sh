@@ -63,11 +63,13 @@ next_report_s=$((started_s + ${every_s%.*}))
 partials=0
 
 # GPU and power samples from Prometheus since the start of the load, when one is given.
+# In a cluster, only the GPUs of the server's pods; locally, every GPU the Prometheus knows.
 gpu_scrape() {
-  local out=$1
+  local out=$1 where=()
   [ -n "$PROMETHEUS" ] || return 0
+  if [ "$MODE" = cluster ]; then where=(--namespace "$NAMESPACE" --pod "${KUBE_DEPLOY_NAME:-}-.*"); fi
   run ">$out" "$SB_BIN/sb-scrape" --prometheus "$PROMETHEUS" --preset "$GPU_PRESETS" --start "$started_s" \
-    --end "$(date +%s)" --step "${SCRAPE_STEP:-15s}" 2>>"$RUN_DIR/logs/scrape.log" || true
+    --end "$(date +%s)" --step "$SCRAPE_STEP" "${where[@]}" 2>>"$RUN_DIR/logs/scrape.log" || true
 }
 
 # A partial report from the complete lines of the result files so far, and one progress line.

@@ -655,15 +655,16 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    fn start(target: &str) -> Prometheus {
+    /// Scrapes each (job, base URL) every second; returns once every job was scraped.
+    fn start(targets: &[(&str, &str)]) -> Prometheus {
         let dir = tempdir("prometheus");
         let config = dir.join("prometheus.yml");
-        let host_port = target.trim_start_matches("http://");
-        fs::write(
-            &config,
-            format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: sim\n    static_configs: [{{targets: ['{host_port}']}}]\n"),
-        )
-        .unwrap();
+        let mut yaml = String::from("global: {scrape_interval: 1s}\nscrape_configs:\n");
+        for (job, url) in targets {
+            let host_port = url.trim_start_matches("http://");
+            yaml += &format!("  - job_name: {job}\n    static_configs: [{{targets: ['{host_port}']}}]\n");
+        }
+        fs::write(&config, yaml).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
@@ -674,15 +675,19 @@ impl Prometheus {
             .spawn()
             .expect("prometheus is needed by this test: apt-get install prometheus (.ci/setup does)");
         let prom = Prometheus { url: format!("http://127.0.0.1:{port}"), child };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: the machine may be busy compiling.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "prometheus did not listen within 20 s");
+            assert!(Instant::now() < deadline, "prometheus did not listen within 60 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        // Wait for a first scrape of the target before the run: the baseline of its counters.
-        while !http_get(port, "/api/v1/query?query=up%7Bjob%3D%22sim%22%7D").contains(r#""1"]"#) {
-            assert!(Instant::now() < deadline, "prometheus did not scrape the sim within 20 s");
-            std::thread::sleep(Duration::from_millis(200));
+        // Wait for a first scrape of every target before the run: the baseline of its counters.
+        for (job, _) in targets {
+            while !http_get(port, &format!("/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D")).contains(r#""1"]"#) {
+                let targets = http_get(port, "/api/v1/targets");
+                assert!(Instant::now() < deadline, "prometheus did not scrape {job} within 60 s: {targets}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
         }
         prom
     }
@@ -711,7 +716,7 @@ impl Drop for Prometheus {
 #[test]
 fn a_running_server_and_a_real_prometheus_instead_of_sb_sim_and_polling() {
     let sim = sb_testkit::Sim::start(&["--model", "Qwen/Qwen3-0.6B"]);
-    let prom = Prometheus::start(&sim.url);
+    let prom = Prometheus::start(&[("sim", &sim.url)]);
     let run = pipeline(
         "demo",
         &[
@@ -742,4 +747,51 @@ fn a_running_server_and_a_real_prometheus_instead_of_sb_sim_and_polling() {
     assert_eq!(generated, s["total_output_tokens"].as_f64().unwrap(), "{s}");
     // The server is still running: the pipeline did not stop what it did not start.
     assert!(!port_closed(sim.url.rsplit(':').next().unwrap().parse().unwrap()));
+}
+
+/// Serves `body` as /metrics (any path) on a free loopback port for the rest of the test
+/// process, the way an exporter does; returns its base URL.
+fn serve_metrics(body: String) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn stress_reports_gpu_power_from_a_dcgm_exporter_through_prometheus() {
+    // A DCGM exporter's real scrape (a Tesla T4 drawing 8.969 W), served as an exporter would.
+    let dcgm =
+        serve_metrics(fs::read_to_string(testdata("pipelines/metrics/dcgm-exporter-datadog-fixture.txt")).unwrap());
+    let prom = Prometheus::start(&[("dcgm", &dcgm)]);
+    let run = pipeline(
+        "stress",
+        &[
+            ("PROMETHEUS", &prom.url),
+            ("SCRAPE_STEP", "1s"),
+            ("SCRAPE_SETTLE", "1s"),
+            ("DURATION", "3s"),
+            ("REPORT_EVERY", "1s"),
+            ("RATE", "poisson:10"),
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stderr().contains("GPU power mean 9 W"), "{}", run.stderr());
+    let gpu = records(&run.file("gpu.ndjson"));
+    let power: Vec<&Value> = gpu.iter().filter(|s| s["metric"] == "DCGM_FI_DEV_POWER_USAGE").collect();
+    assert!(!power.is_empty() && power.iter().all(|s| s["value"] == 8.969 && s["source"] == "prometheus"));
+    assert!(run.stdout().contains("DCGM_FI_DEV_POWER_USAGE"), "{}", run.stdout());
+    // With a Prometheus, /metrics is not polled.
+    assert!(!run.file("commands.sh").contains("--endpoint"));
 }
