@@ -155,7 +155,7 @@ need_bins() {
     local pkgs=()
     for b in "$@"; do pkgs+=(-p "$b"); done
     log "building ${*} (release; set SB_BIN=target/release to skip)"
-    (cd "$ROOT" && cargo build --release --quiet "${pkgs[@]}") || die "cargo build failed"
+    (cd "$ROOT" && cargo build --release "${pkgs[@]}") || die "cargo build failed"
     SB_BIN="$ROOT/target/release"
   fi
   for b in "$@"; do [ -x "$SB_BIN/$b" ] || missing+=("$b"); done
