@@ -117,7 +117,7 @@ while IFS= read -r plan; do
     # shellcheck disable=SC2206
     if kube_load_run "$dir" "$RUN_DIR/requests.ndjson" 1 "$stamp-$point" "${plan_args[@]}" --point "$point" \
       --rate "$RATE" --loadgen-image "$LOADGEN_IMAGE" --load-arg="--max-lag=$MAX_LAG" --load-arg="--seed=$SEED" \
-      --load-arg="--max-error-rate=$MAX_ERROR_RATE" --load-arg="--tag=point=$point"; then
+      --load-arg="--max-error-rate=$MAX_ERROR_RATE"; then
       :
     else
       status="failed: $KUBE_FAIL_REASON"

@@ -450,7 +450,7 @@ fn sweep_in_a_cluster_applies_each_point_and_reports_a_server_that_never_got_rea
     assert!(calls.iter().any(|c| c.contains("logs deployment/vllm-llama-3-1-8b-instruct-p04 --tail=200 --previous")));
     let p03 = run.file("points/p03/manifests.yaml");
     assert!(p03.contains("--max-num-seqs") && p03.contains("\"128\"") && p03.contains("--max-model-len"), "{p03}");
-    assert!(p03.contains("--tag=point=p03"), "{p03}");
+    assert!(p03.contains("- --tag\n        - point=p03\n"), "sb-deploy tags the point's results: {p03}");
 }
 
 #[test]
