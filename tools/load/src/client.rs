@@ -238,7 +238,7 @@ impl LoadClient {
                     done = true;
                     return;
                 }
-                let scanned = if text.is_none() { scan_chunk(payload) } else { None };
+                let scanned = if text.is_none() { scan_chunk(payload, api) } else { None };
                 let info = match scanned {
                     Some(info) => Ok(info),
                     None => classify_chunk(payload, text.as_deref_mut()),

@@ -395,6 +395,11 @@ fn fire(
     Box::pin(async move {
         let clock = Clock::global();
         let mut rec = new_record(&shared, &job);
+        // One chunk per token (and a role chunk on chat): size the list once instead of growing
+        // it while the stream runs; capped so a huge max_tokens does not reserve much unused.
+        let n = job.req.params.get("n").and_then(|v| v.as_u64()).unwrap_or(1);
+        let expected = job.req.max_tokens.map_or(16, |t| t as u64 * n + 1).min(1024);
+        rec.chunks_ns.reserve_exact(expected as usize);
         let want_text = shared.keep_text || job.req.session.is_some();
         let mut text = want_text.then(String::new);
         shared.counters.sent.fetch_add(1, Ordering::Relaxed);

@@ -8,7 +8,7 @@
 //! non-empty text, content or reasoning carries a *token*, and the trailing `choices: []`
 //! message carries `usage`.
 
-use sb_records::Usage;
+use sb_records::{Api, Usage};
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -210,15 +210,13 @@ pub fn classify_chunk(payload: &[u8], text: Option<&mut String>) -> Result<Chunk
 /// the client's CPU time. Returns `None` for anything it does not fully understand; the caller
 /// then takes the full parse. A match of `"key"` followed by `:` is always a key, because an
 /// unescaped `"` cannot occur inside a JSON string. (Unit tests check it against the full parse.)
-pub fn scan_chunk(p: &[u8]) -> Option<ChunkInfo> {
+pub fn scan_chunk(p: &[u8], api: Api) -> Option<ChunkInfo> {
     let keys = &*KEYS;
     // Every match of `needle` that is a key, as the bytes of its value.
     let values = |needle: &'static Finder<'static>| {
         needle.find_iter(p).filter_map(move |i| value_after(&p[i + needle.needle().len()..]))
     };
-    if values(&keys.error).next().is_some() {
-        return None;
-    }
+    // No search for `"error"`: an error event has no `choices`, so it takes the full parse.
     let mut info = ChunkInfo::default();
     let mut saw_choices = false;
     for v in values(&keys.choices) {
@@ -228,7 +226,12 @@ pub fn scan_chunk(p: &[u8]) -> Option<ChunkInfo> {
     if !saw_choices || values(&keys.usage).any(|v| !v.starts_with(b"null")) {
         return None;
     }
-    for key in [&keys.text, &keys.content, &keys.reasoning_content, &keys.reasoning] {
+    // Only the text keys of the API at hand: fewer passes over the chunk.
+    let text_keys: &[&'static Finder<'static>] = match api {
+        Api::Completions => &[&keys.text],
+        Api::Chat => &[&keys.content, &keys.reasoning_content, &keys.reasoning],
+    };
+    for &key in text_keys {
         for v in values(key) {
             match v.first() {
                 Some(b'"') => info.has_token |= v.get(1) != Some(&b'"'),
@@ -257,7 +260,6 @@ struct Keys {
     reasoning_content: Finder<'static>,
     reasoning: Finder<'static>,
     usage: Finder<'static>,
-    error: Finder<'static>,
     finish_reason: Finder<'static>,
 }
 
@@ -268,7 +270,6 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
     reasoning_content: Finder::new(b"\"reasoning_content\""),
     reasoning: Finder::new(b"\"reasoning\""),
     usage: Finder::new(b"\"usage\""),
-    error: Finder::new(b"\"error\""),
     finish_reason: Finder::new(b"\"finish_reason\""),
 });
 
@@ -388,7 +389,8 @@ mod tests {
         let mut fast = 0;
         for c in corpus {
             let full = classify_chunk(c, None);
-            match scan_chunk(c) {
+            let api = if String::from_utf8_lossy(c).contains("\"delta\"") { Api::Chat } else { Api::Completions };
+            match scan_chunk(c, api) {
                 Some(info) => {
                     fast += 1;
                     assert_eq!(Ok(info), full, "{}", String::from_utf8_lossy(c));
