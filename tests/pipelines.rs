@@ -454,6 +454,44 @@ fn sweep_in_a_cluster_applies_each_point_and_reports_a_server_that_never_got_rea
 }
 
 #[test]
+fn sweep_takes_the_rtx_3080_seed_design() {
+    let design = root().join("pipelines/designs/rtx3080-seed.yaml");
+    let run = pipeline(
+        "sweep",
+        &[
+            ("DESIGN", design.to_str().unwrap()),
+            ("GPU", "rtx-3080-10gb"),
+            ("N", "10"),
+            ("RATE", "poisson:40"),
+            ("MAX_ERROR_RATE", "1"),
+        ],
+    );
+    run.assert_ok();
+    let table = run.file("sweep.md");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| p0") || l.starts_with("| p1")).collect();
+    assert_eq!(rows.len(), 17, "one row per experiment of the seed: {table}");
+    // The seed's first experiment failed for want of KV cache; the table says why.
+    assert!(rows[0].contains("max-model-len=30576") && rows[0].contains("does not fit"), "{}", rows[0]);
+    let ran: Vec<&&str> = rows.iter().filter(|r| !r.contains("does not fit")).collect();
+    assert!(!ran.is_empty(), "{table}");
+    for row in ran {
+        assert!(!row.contains("| - | - |"), "a point that fits has numbers: {row}");
+    }
+    assert_eq!(run.file("design.yaml"), fs::read_to_string(&design).unwrap(), "the design is kept with the run");
+}
+
+#[test]
+fn sweep_in_a_cluster_can_leave_the_fit_to_the_server() {
+    let (run, fake) = cluster_pipeline("sweep", &[("N", "8"), ("RUN_UNFIT", "1")]);
+    run.assert_ok();
+    let table = run.file("sweep.md");
+    let p01 = table.lines().find(|l| l.starts_with("| p01 |")).unwrap();
+    assert!(p01.contains("| ok (predicted: does not fit"), "{p01}");
+    let calls = calls(&fake);
+    assert!(calls.iter().any(|c| c.contains("rollout status deployment/vllm-llama-3-1-8b-instruct-p01")), "{calls:#?}");
+}
+
+#[test]
 fn io_study_locally_makes_one_table_grouped_by_model_and_task() {
     let run = pipeline(
         "io-study",
