@@ -49,7 +49,7 @@ if [ "$MODE" = local ]; then
   log "$SHARDS sb-load processes at $RATE in all against $SIM_URL"
   shard_pids=()
   for i in $(seq 0 $((SHARDS - 1))); do
-    note_cmd "sb-load --url $SIM_URL --model $(printf '%q' "$MODEL") --rate $RATE --seed $SEED --max-lag $MAX_LAG --shard $i/$SHARDS --run $run_id < requests.ndjson > shards/shard-$i.ndjson &"
+    note_cmd "sb-load --url $SIM_URL --model $(printf '%q' "$MODEL") --rate $RATE --seed $SEED --max-lag $MAX_LAG --shard $i/$SHARDS --run $run_id --tag shard=$i < requests.ndjson > shards/shard-$i.ndjson &"
     spawn "$SB_BIN/sb-load" --url "$SIM_URL" --model "$MODEL" --rate "$RATE" --seed "$SEED" --max-lag "$MAX_LAG" \
       --shard "$i/$SHARDS" --run "$run_id" --tag "shard=$i" \
       <"$RUN_DIR/requests.ndjson" >"$RUN_DIR/shards/shard-$i.ndjson" 2>"$RUN_DIR/logs/load-$i.log"
@@ -85,7 +85,7 @@ metrics=()
 [ -s "$RUN_DIR/metrics.ndjson" ] && metrics=("$RUN_DIR/metrics.ndjson")
 report_status=0
 run ">$RUN_DIR/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${shard_files[@]}" "${metrics[@]}" || report_status=$?
-run ">$RUN_DIR/shards.md" "$SB_BIN/sb-report" "${shard_files[@]}" --group-by shard --format md || true
+run ">$RUN_DIR/shards.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${shard_files[@]}" --group-by shard --format md || true
 cat "$RUN_DIR/report.txt"
 log "merged report of ${#shard_files[@]} shards: $RUN_DIR/report.txt; per shard: $RUN_DIR/shards.md"
 [ "$load_status" -eq 0 ] || exit "$load_status"
