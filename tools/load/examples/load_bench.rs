@@ -7,6 +7,7 @@
 //!   load_bench first-send START_NS < results.ndjson                ms from START_NS to first send
 //!   load_bench timeline < results.ndjson                           send lateness per 0.5 s of the run
 
+#[allow(dead_code)] // start_tls is for the tests
 #[path = "../tests/common/stamp.rs"]
 mod stamp;
 

@@ -30,6 +30,9 @@ pub struct ClientOptions {
     pub stream: bool,
     /// Ask for `stream_options.include_usage` (the server's token counts in a final chunk).
     pub include_usage: bool,
+    /// PEM file of CA certificates to trust for `https` instead of the public web roots (a
+    /// server behind a private CA).
+    pub ca_cert: Option<String>,
 }
 
 pub struct LoadClient {
@@ -76,11 +79,12 @@ impl LoadClient {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new();
+        let tls = match &opts.ca_cert {
+            None => tls.with_webpki_roots(),
+            Some(path) => tls.with_tls_config(private_ca_config(path)?),
+        };
+        let https = tls.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(usize::MAX)
@@ -282,6 +286,25 @@ impl LoadClient {
     }
 }
 
+/// A TLS client configuration that trusts exactly the CA certificates in `path` (PEM).
+fn private_ca_config(path: &str) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).with_context(|| format!("--ca-cert {path}"))? {
+        let cert = cert.with_context(|| format!("--ca-cert {path}: bad PEM"))?;
+        roots.add(cert).with_context(|| format!("--ca-cert {path}: not a usable CA certificate"))?;
+    }
+    if roots.is_empty() {
+        bail!("--ca-cert {path}: no certificate found");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 fn http_error_text(code: u16, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);
     // OpenAI-style servers answer `{"error": {"message": ...}}` (vLLM: `{"object":"error","message":...}`).
@@ -323,6 +346,7 @@ mod tests {
             headers: vec![],
             stream,
             include_usage: true,
+            ca_cert: None,
         })
     }
 

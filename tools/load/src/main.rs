@@ -108,6 +108,11 @@ struct Args {
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", help_heading = "Requests")]
     headers: Vec<String>,
 
+    /// PEM file of CA certificates to trust for an https --url (a server behind a private CA),
+    /// instead of the public web roots.
+    #[arg(long, value_name = "PEM", help_heading = "Requests")]
+    ca_cert: Option<String>,
+
     /// Per-request timeout, from send to the end of the response.
     #[arg(long, default_value = "600s", value_name = "DURATION", help_heading = "Requests")]
     timeout: String,
@@ -224,6 +229,7 @@ fn options(args: Args) -> Result<RunOptions> {
             headers,
             stream: !args.no_stream,
             include_usage: !args.no_usage,
+            ca_cert: args.ca_cert,
         },
         labels: Labels { run, tags },
         tokenizer: args.tokenizer,

@@ -31,3 +31,24 @@ fn ttft_and_itl_match_the_servers_own_clock() {
     let ttft = common::Run::ms(&run.results[0], "sent_ns", "first_chunk_ns");
     assert!((19.0..40.0).contains(&ttft), "TTFT {ttft} ms for a 20 ms server");
 }
+
+#[test]
+fn https_with_a_private_ca_streams_and_times_like_http() {
+    let tls = sb_testkit::testdata("load/tls");
+    let timing = Timing { ttft: Duration::from_millis(10), itl: Duration::from_millis(2), spin: false };
+    let url = stamp::start_tls(timing, &tls.join("server.pem"), &tls.join("server.key"));
+    let ca = tls.join("ca.pem");
+    let run = load(&url, &["--ca-cert", ca.to_str().unwrap(), "--save-text"], &completions(5, 3, 8));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for r in &run.results {
+        assert_eq!(r["status"], "ok");
+        let (ttft_over, _) = stamp::overheads(r).expect("stamped chunks");
+        // The first request of a connection includes the TLS handshake; still far below 50 ms.
+        assert!(ttft_over < 50_000_000, "TTFT overhead {ttft_over} ns");
+    }
+    // Without the private CA the server's certificate is not trusted: a connect error per request.
+    let run = load(&url, &[], &completions(2, 3, 8));
+    assert_eq!(run.code, 1);
+    assert_eq!(run.by_status("connect_error"), 2, "{:?}", run.results);
+    assert!(run.results[0]["error"].as_str().unwrap().contains("certificate"), "{:?}", run.results[0]);
+}

@@ -8,8 +8,8 @@
 
 use sb_records::Clock;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 #[derive(Clone, Copy)]
 pub struct Timing {
@@ -48,7 +48,43 @@ pub fn start(timing: Timing) -> String {
     url
 }
 
-async fn connection(mut stream: TcpStream, timing: Timing) {
+/// Starts the server with TLS (certificate chain and key in PEM files); returns its base URL.
+pub fn start_tls(timing: Timing, cert_pem: &std::path::Path, key_pem: &std::path::Path) -> String {
+    use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(cert_pem).unwrap().map(|c| c.unwrap()).collect();
+    let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        connection(tls, timing).await;
+                    }
+                });
+            }
+        });
+    });
+    url
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, timing: Timing) {
     let clock = Clock::global();
     let mut buf = Vec::with_capacity(8192);
     loop {
@@ -109,7 +145,7 @@ async fn connection(mut stream: TcpStream, timing: Timing) {
     }
 }
 
-async fn send_chunk(stream: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
+async fn send_chunk<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8]) -> std::io::Result<()> {
     let mut out = format!("{:x}\r\n", data.len()).into_bytes();
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
