@@ -73,7 +73,9 @@ if [ "$MODE" = cluster ]; then
         failed=$((failed + 1))
       fi
       pod=$(kube get pods -l "app.kubernetes.io/instance=$name" -o 'jsonpath={.items[0].metadata.name}' 2>/dev/null || true)
-      kube logs "${pod:-deployment/$name}" -c vllm >"$dir/server.log" 2>&1 || true
+      # --timestamps: an RFC 3339 time with the year on every line, which sb-scrape prefers to
+      # vLLM's own (no year, local time, whole seconds).
+      kube logs "${pod:-deployment/$name}" -c vllm --timestamps >"$dir/server.log" 2>&1 || true
       parse_log "$dir/server.log" "$dir"
       [ "${KEEP:-0}" = 1 ] || kube_delete "$dir/manifests.yaml"
     done

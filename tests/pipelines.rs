@@ -667,7 +667,7 @@ fn startup_parses_the_server_log_of_each_model_and_load_format() {
     assert_eq!(applied.len(), 4);
     assert!(applied[1].contains("--load-format") && applied[1].contains("safetensors"), "{}", applied[1]);
     let calls = calls(&fake);
-    assert_eq!(calls.iter().filter(|c| c.contains(" logs ") && c.ends_with("-c vllm")).count(), 4, "{calls:#?}");
+    assert_eq!(calls.iter().filter(|c| c.contains(" logs ") && c.ends_with("-c vllm --timestamps")).count(), 4, "{calls:#?}");
     assert_eq!(calls.iter().filter(|c| c.contains(" delete -f ")).count(), 4);
 }
 
