@@ -30,14 +30,15 @@ Examples:
     | sb-load --url http://127.0.0.1:8000 --model Qwen/Qwen3-0.6B --rate poisson:12 \\
     | tee results.ndjson | sb-report
 
-  # Closed loop: 64 requests in flight, stop after 2 minutes, first 100 requests are warm-up
-  sb-load --url http://127.0.0.1:8000 --model m --concurrency 64 --duration 2m --warmup 100 < req.ndjson
+  # Closed loop: 64 in flight, stop after 2 minutes, the first 100 requests are warm-up
+  sb-load --url $URL --model m -c 64 --duration 2m --warmup 100 < req.ndjson > res.ndjson
 
   # Stages like inference-perf: 10 req/s for 30 s, then 20, then 40
-  sb-load --url ... --model m --stage poisson:10@30s --stage poisson:20@30s --stage poisson:40@30s < req.ndjson
+  sb-load --url $URL --model m --stage poisson:10@30s --stage poisson:20@30s \\
+    --stage poisson:40@30s < req.ndjson
 
-  # Replay a trace's at_ms twice as fast; pod 3 of a 8-pod Kubernetes Job
-  sb-load --url ... --model m --rate trace:2 --shard 3/8 < trace.ndjson
+  # Replay a trace's at_ms twice as fast, as pod 3 of an 8-pod Kubernetes Job
+  sb-load --url $URL --model m --rate trace:2 --shard 3/8 --run r1 < trace.ndjson
 
 Output: one `result` record per request as it finishes, then one `run` record with the achieved
 rate, send lateness percentiles and the verdict. A one-line summary goes to stderr.
@@ -155,18 +156,18 @@ struct Args {
     grace: String,
 
     /// Progress line on stderr: auto (when stderr is a terminal), always, never.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"], help_heading = "Checks")]
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"], help_heading = "Run")]
     progress: String,
 
     /// Worker threads of the event loop (1 keeps the client on one core).
-    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Checks")]
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Run")]
     threads: usize,
 
     /// Keep the event loop polling instead of sleeping between events: removes the CPU's
     /// wake-up latency (typically 0.05-0.3 ms on an idle core) from TTFT and ITL, at the cost
     /// of one fully busy core. Only on a core of its own (e.g. with taskset): on a shared,
     /// oversubscribed machine it makes timing worse.
-    #[arg(long, help_heading = "Checks")]
+    #[arg(long, help_heading = "Run")]
     spin: bool,
 
     /// Request records to read (`-` or none: stdin).
