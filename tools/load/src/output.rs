@@ -88,21 +88,29 @@ impl Tally {
     }
 }
 
+/// What the writer needs besides the results.
+#[derive(Default)]
+pub struct WriterOptions {
+    pub tokenizer: Option<ClientTokenizer>,
+    pub save_text: bool,
+    /// Set when stdout fails, so that the dispatcher stops sending.
+    pub broken: Arc<AtomicBool>,
+    /// Warn on stderr, once, when a request is sent later than this after its slot.
+    pub warn_lateness_ms: Option<f64>,
+}
+
 /// Starts the writer thread. Dropping every clone of the returned sender ends it; joining it
 /// gives the tallies and the output back (for the run record, written last).
 pub fn spawn_writer<W: Write + Send + 'static>(
     out: W,
-    tokenizer: Option<ClientTokenizer>,
-    save_text: bool,
-    broken: Arc<AtomicBool>,
+    opts: WriterOptions,
 ) -> (Sender<Finished>, JoinHandle<(Tally, RecordWriter<W>)>) {
     let (tx, rx) = std::sync::mpsc::channel::<Finished>();
     let handle = std::thread::Builder::new()
         .name("sb-load-writer".into())
         .spawn(move || {
             yield_to_event_loop();
-            let (tally, out) = write_loop(rx, RecordWriter::new(out), tokenizer, save_text, &broken);
-            (tally, out)
+            write_loop(rx, RecordWriter::new(out), opts)
         })
         .expect("spawn writer thread");
     (tx, handle)
@@ -111,10 +119,11 @@ pub fn spawn_writer<W: Write + Send + 'static>(
 fn write_loop<W: Write>(
     rx: Receiver<Finished>,
     mut out: RecordWriter<W>,
-    tokenizer: Option<ClientTokenizer>,
-    save_text: bool,
-    broken: &AtomicBool,
+    opts: WriterOptions,
 ) -> (Tally, RecordWriter<W>) {
+    let WriterOptions { tokenizer, save_text, broken, warn_lateness_ms } = opts;
+    let warn_ns = warn_lateness_ms.map(|ms| (ms * 1e6) as u64);
+    let mut warned = false;
     let mut tally = Tally::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -133,6 +142,18 @@ fn write_loop<W: Write>(
                 f.record.text = f.text.take();
             }
             tally.add(&f);
+            let r = &f.record;
+            let late_ns = r.sent_ns.saturating_sub(r.scheduled_ns);
+            if !warned && f.sent && !r.warmup && warn_ns.is_some_and(|w| late_ns > w) {
+                // Say it while the run is going, not only in the verdict at the end.
+                eprintln!(
+                    "sb-load: warning: falling behind the schedule: request {:?} was sent {:.1} ms after its slot (--max-lag {} ms); the run record will say how far",
+                    r.id,
+                    late_ns as f64 / 1e6,
+                    warn_lateness_ms.unwrap_or_default()
+                );
+                warned = true;
+            }
             if tally.write_error.is_none() {
                 if let Err(e) = out.write_buffered(f.record.as_ref()) {
                     tally.write_error = Some(describe_write_error(&e));
@@ -199,7 +220,7 @@ mod tests {
 
     #[test]
     fn writes_every_record_and_tallies_measured_ones() {
-        let (tx, handle) = spawn_writer(Vec::new(), None, false, Default::default());
+        let (tx, handle) = spawn_writer(Vec::new(), WriterOptions::default());
         tx.send(finished("w", Status::Ok, 0, 5_000_000, true)).unwrap();
         tx.send(finished("a", Status::Ok, 1_000_000, 1_002_000, false)).unwrap();
         tx.send(finished("b", Status::HttpError, 2_000_000, 2_500_000, false)).unwrap();

@@ -2,7 +2,7 @@
 //! then writes the final `run` record and judges whether the generator kept its schedule.
 
 use crate::client::{ClientOptions, LoadClient};
-use crate::output::{spawn_writer, Tally};
+use crate::output::{spawn_writer, Tally, WriterOptions};
 use crate::progress::Progress;
 use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Phase, Plan, Warmup};
 use crate::tokens::ClientTokenizer;
@@ -81,7 +81,13 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
     let client = runtime.block_on(async { LoadClient::new(opts.client) })?;
     let keep_text = opts.save_text || tokenizer.is_some();
     let counters = Arc::new(Counters::default());
-    let (results, writer) = spawn_writer(out, tokenizer, opts.save_text, counters.output_broken.clone());
+    let writer_opts = WriterOptions {
+        tokenizer,
+        save_text: opts.save_text,
+        broken: counters.output_broken.clone(),
+        warn_lateness_ms: Some(opts.max_lag_ms),
+    };
+    let (results, writer) = spawn_writer(out, writer_opts);
     let progress = opts.progress.then(|| Progress::start(counters.clone()));
     let requests = crate::input::spawn_reader(input);
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);

@@ -232,3 +232,21 @@ fn a_failed_turn_ends_its_session_with_recorded_skips() {
         assert!(r["error"].as_str().unwrap().starts_with("not sent: turn 0 of session"), "{r}");
     }
 }
+
+#[test]
+fn a_run_that_falls_behind_its_schedule_is_flagged_and_fails() {
+    // 100 req/s capped at 1 in flight against ~30 ms requests: the cap, not the arrival
+    // process, sets the pace, so sends fall further and further behind their slots.
+    let sim = Sim::start(&["--decode-ms", "5", "--decode-ms-per-seq", "0"]);
+    let run = load(&sim.url, &["--rate", "100", "--concurrency", "1", "--max-lag", "5"], &completions(20, 2, 6));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.results.len(), 20, "late requests are still sent and recorded");
+    assert!(run.stderr.contains("warning: falling behind the schedule"), "{}", run.stderr);
+    assert!(run.stderr.contains("fell behind its schedule"), "{}", run.stderr);
+    assert_eq!(run.run["verdict"], "failed");
+    let p99 = run.run["send_lateness_ms"]["p99"].as_f64().unwrap();
+    assert!(p99 > 100.0, "p99 lateness {p99} ms");
+    // The results keep their scheduled slots: latency from scheduled_ns shows the queueing.
+    let late = run.results.iter().filter(|r| Run::ms(r, "scheduled_ns", "sent_ns") > 50.0).count();
+    assert!(late >= 10, "{late} requests more than 50 ms late");
+}
