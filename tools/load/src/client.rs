@@ -142,10 +142,17 @@ impl LoadClient {
         Ok(Bytes::from(buf))
     }
 
-    /// Sends one request and fills `rec` as it goes: `sent_ns`, then every timing, `usage`,
+    /// Sends one request (`request_id` goes in `x-request-id`) and fills `rec` as it goes: `sent_ns`, then every timing, `usage`,
     /// `finish_reason`, and finally `status`/`error`/`done_ns`. If the future is dropped (timeout,
     /// cancel), what `rec` holds so far stays valid. Choice 0's text goes to `text` when given.
-    pub async fn exchange(&self, api: Api, id: &str, body: Bytes, rec: &mut ResultRecord, text: Option<&mut String>) {
+    pub async fn exchange(
+        &self,
+        api: Api,
+        request_id: &str,
+        body: Bytes,
+        rec: &mut ResultRecord,
+        text: Option<&mut String>,
+    ) {
         let clock = Clock::global();
         let uri = match api {
             Api::Completions => self.completions_uri.clone(),
@@ -155,7 +162,7 @@ impl LoadClient {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers.clone();
-        if let Ok(v) = HeaderValue::from_str(id) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
             request.headers_mut().insert("x-request-id", v);
         }
         rec.sent_ns = clock.now_ns();

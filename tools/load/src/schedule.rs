@@ -414,7 +414,10 @@ fn fire(
                 let deadline = tokio::time::Instant::now() + shared.timeout;
                 let mut phase = shared.phase.clone();
                 let outcome = {
-                    let exchange = shared.client.exchange(job.req.api, &job.req.id, body, &mut rec, text.as_mut());
+                    // The run id makes the server-side id unique across runs and shards (vLLM
+                    // takes x-request-id as its request id; two runs reusing `r0` must not clash).
+                    let request_id = format!("{}-{}", shared.labels.run, job.req.id);
+                    let exchange = shared.client.exchange(job.req.api, &request_id, body, &mut rec, text.as_mut());
                     tokio::select! {
                         biased;
                         _ = exchange => None,
