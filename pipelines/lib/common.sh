@@ -71,6 +71,8 @@ stop_pid() {
 # never deletes a directory it did not create.
 make_run_dir() {
   if [ -n "${RUN_DIR:-}" ]; then
+    # Relative to the repository root, as SB_BIN: `make -C pipelines` runs from pipelines/.
+    case $RUN_DIR in /*) ;; *) RUN_DIR=$ROOT/$RUN_DIR ;; esac
     if [ -e "$RUN_DIR" ] && [ -n "$(ls -A "$RUN_DIR" 2>/dev/null)" ]; then
       [ -f "$RUN_DIR/.servebench-run" ] || die "RUN_DIR=$RUN_DIR exists and was not made by a pipeline; pick another"
       rm -rf "$RUN_DIR"
