@@ -63,6 +63,8 @@ if [ "$MODE" = cluster ]; then
       }
       name=$(manifest_name Deployment "$dir/manifests.yaml")
       log "$model, load format $fmt: deploying $name"
+      # A server left by an interrupted run would make this one a no-op: start from nothing.
+      kube delete -f "$dir/manifests.yaml" --ignore-not-found >&2 || true
       t0=$(now_s)
       kube_apply "$dir/manifests.yaml"
       if kube rollout status "deployment/$name" --timeout="$READY_TIMEOUT" >&2; then

@@ -667,8 +667,20 @@ fn startup_parses_the_server_log_of_each_model_and_load_format() {
     assert_eq!(applied.len(), 4);
     assert!(applied[1].contains("--load-format") && applied[1].contains("safetensors"), "{}", applied[1]);
     let calls = calls(&fake);
-    assert_eq!(calls.iter().filter(|c| c.contains(" logs ") && c.ends_with("-c vllm --timestamps")).count(), 4, "{calls:#?}");
-    assert_eq!(calls.iter().filter(|c| c.contains(" delete -f ")).count(), 4);
+    assert_eq!(
+        calls.iter().filter(|c| c.contains(" logs ") && c.ends_with("-c vllm --timestamps")).count(),
+        4,
+        "{calls:#?}"
+    );
+    // Each server is deleted before (a leftover would make the start a no-op) and after.
+    for i in 0..4 {
+        let applies: Vec<usize> =
+            calls.iter().enumerate().filter(|(_, c)| c.contains(" apply -f ")).map(|(n, _)| n).collect();
+        let at = applies[i];
+        let file = calls[at].rsplit(' ').next().unwrap();
+        assert!(calls[at - 1].contains(&format!("delete -f {file}")), "{calls:#?}");
+        assert!(calls[at + 1..].iter().any(|c| c.contains(&format!("delete -f {file}"))), "{calls:#?}");
+    }
 }
 
 #[test]
