@@ -14,7 +14,8 @@
 # Variables: MODELS ("Qwen/Qwen3-0.6B facebook/opt-125m" locally), TASKS (space-separated
 # task:dataset pairs, default the eight above), N (1000), RATE (inf, as vLLM bench serve),
 # SEED, TOKENIZER (all models; default locally the Qwen3-0.6B tokenizer, in a cluster each
-# model's own), DATASETS (local|hub; default local unless in a cluster), MAX_LAG, MAX_ERROR_RATE
+# model's own), TOKENIZERS (per model, "MODEL=TOKENIZER ...": facebook/opt-125m has no
+# tokenizer.json on the Hub, openai-community/gpt2 counts the same), DATASETS (local|hub; default local unless in a cluster), MAX_LAG, MAX_ERROR_RATE
 # (sb-load's; 0: a run with a failed request is a failed run), SIM_ARGS,
 # URL (a running server instead of sb-sim; one model), PROMETHEUS (queried per run);
 # cluster: KUBECONTEXT, NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, REQUESTS_PVC,
@@ -34,6 +35,7 @@ DEPLOY_ARGS=${DEPLOY_ARGS:-}
 LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:latest}
 if [ "$MODE" = cluster ]; then DATASETS=${DATASETS:-hub}; else DATASETS=${DATASETS:-local}; fi
 TOKENIZER_ALL=${TOKENIZER:-}
+TOKENIZERS=${TOKENIZERS:-}
 
 # The local copy of each dataset (small real files; see testdata/pipelines/README.md).
 local_source() {
@@ -64,7 +66,7 @@ for spec in $TASKS; do
 done
 if [ -n "$URL" ] && [ "$(wc -w <<<"$MODELS")" -ne 1 ]; then die "URL= is one server: give one model in MODELS"; fi
 make_run_dir
-write_run_info MODELS TASKS N RATE SEED TOKENIZER DATASETS MAX_LAG MAX_ERROR_RATE SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE PROMETHEUS \
+write_run_info MODELS TASKS N RATE SEED TOKENIZER TOKENIZERS DATASETS MAX_LAG MAX_ERROR_RATE SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE PROMETHEUS \
   REQUESTS_PVC NAMESPACE URL
 
 stamp=$(date -u +%m%d%H%M%S)
@@ -94,6 +96,9 @@ sample_cell() {
 for model in $MODELS; do
   slug=$(tr '/A-Z' '-a-z' <<<"$model" | tr -c 'a-z0-9.\n-' '-')
   TOKENIZER=$TOKENIZER_ALL
+  for pair in $TOKENIZERS; do
+    if [ "${pair%%=*}" = "$model" ]; then TOKENIZER=${pair#*=}; fi
+  done
   default_tokenizer
   log "model $model (tokenizer $TOKENIZER)"
   model_manifests=()
