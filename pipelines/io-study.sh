@@ -168,13 +168,35 @@ done
 prometheus_flush
 for dir in "$RUN_DIR"/cells/*/*/; do
   [ -s "$dir/results.ndjson" ] || continue
-  run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json \
-    2>/dev/null || true
   metrics=()
   [ ! -s "$dir/metrics.ndjson" ] || metrics=("$dir/metrics.ndjson")
+  run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
+    --format json 2>/dev/null || true
   run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
     2>/dev/null || true
 done
+
+# The server side of each run, from its metrics (sb-report's server_metrics, summed over label
+# sets): what the study is about. `-` where the source was not scraped (locally there are no
+# cAdvisor or DCGM series; sb-sim has the vLLM ones).
+# shellcheck disable=SC2016
+IO_ROW_JQ='def m(name): [.server_metrics[]? | select(.metric == name)];
+  def delta(name): m(name) | if length > 0 then map(.delta // 0) | add else null end;
+  def gmax(name): m(name) | if length > 0 then map(.max // 0) | max else null end;
+  def gmean(name): m(name) | if length > 0 then map(.mean // 0) | add / length else null end;
+  def r(d): if . == null then "-" else (. * d | round / d | tostring) end;
+  [ (if delta("vllm:prefix_cache_queries_total") // 0 > 0
+     then delta("vllm:prefix_cache_hits_total") / delta("vllm:prefix_cache_queries_total") * 100 else null end | r(10)),
+    (gmax("vllm:kv_cache_usage_perc") | if . == null then null else . * 100 end | r(10)),
+    (gmax("vllm:num_requests_waiting") | r(1)),
+    (delta("container_fs_reads_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (delta("container_fs_writes_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (delta("container_network_receive_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (delta("container_network_transmit_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (gmax("container_memory_working_set_bytes") | if . == null then null else . / 1073741824 end | r(100)),
+    (gmax("DCGM_FI_DEV_FB_USED") | if . == null then null else . / 1024 end | r(100)),
+    (gmean("DCGM_FI_DEV_POWER_USAGE") | r(1))
+  ] | join(" | ")' 
 
 # The combined report: one row per model x task x dataset from each run's summary, then
 # sb-report over every result stream grouped the same way.
@@ -191,6 +213,16 @@ done
     fi
     printf '| %s | %s | %s | %s | %s | %s |\n' "$(jq -r .model "$dir/cell.json")" "$(jq -r .task "$dir/cell.json")" \
       "$(jq -r .dataset "$dir/cell.json")" "$(cat "$dir/sampling" 2>/dev/null || echo -)" "$row" "$(cat "$dir/status")"
+  done
+  echo
+  echo "## Server side of each run"
+  echo
+  echo "| model | task | dataset | prefix cache hit % | KV cache max % | waiting max | fs read MB | fs write MB | net rx MB | net tx MB | memory max GiB | GPU memory max GiB | GPU power mean W |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for dir in "$RUN_DIR"/cells/*/*/; do
+    [ -s "$dir/summary.json" ] || continue
+    printf '| %s | %s | %s | %s |\n' "$(jq -r .model "$dir/cell.json")" "$(jq -r .task "$dir/cell.json")" \
+      "$(jq -r .dataset "$dir/cell.json")" "$(jq -r "$IO_ROW_JQ" "$dir/summary.json")"
   done
 } >"$RUN_DIR/study.md"
 results=("$RUN_DIR"/cells/*/*/results.ndjson)

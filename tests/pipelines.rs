@@ -503,7 +503,11 @@ fn io_study_locally_makes_one_table_grouped_by_model_and_task() {
     );
     run.assert_ok();
     let table = run.file("study.md");
-    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
+    let rows: Vec<&str> = table
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| model"))
+        .collect();
     assert_eq!(rows.len(), 4, "{table}");
     for model in ["Qwen/Qwen3-0.6B", "facebook/opt-125m"] {
         for (task, dataset) in [("question-answering", "mmlu"), ("chatbot", "openchat")] {
@@ -525,6 +529,11 @@ fn io_study_locally_makes_one_table_grouped_by_model_and_task() {
     // Every run has its own server metrics, and the sim answered under the model's name.
     let samples = records(&run.file("cells/facebook-opt-125m/chatbot-openchat/metrics.ndjson"));
     assert!(samples.iter().any(|s| s["labels"]["model_name"] == "facebook/opt-125m"));
+    // The server side: MMLU's 5-shot prompts of one subject share a prefix the sim caches.
+    let server_side = &table[table.find("## Server side").expect("the server-side table")..];
+    let mmlu = server_side.lines().find(|l| l.starts_with("| Qwen/Qwen3-0.6B | question-answering | mmlu |")).unwrap();
+    let hit_pct: f64 = mmlu.split('|').nth(4).unwrap().trim().parse().unwrap_or_else(|_| panic!("{mmlu}"));
+    assert!(hit_pct > 0.0 && hit_pct <= 100.0, "{mmlu}");
     let grouped = run.file("by-model-task.md");
     assert!(grouped.contains("Qwen/Qwen3-0.6B question-answering mmlu"), "{grouped}");
     assert!(grouped.contains("facebook/opt-125m chatbot openchat"), "{grouped}");
