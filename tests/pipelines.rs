@@ -854,3 +854,19 @@ fn stress_reports_gpu_power_from_a_dcgm_exporter_through_prometheus() {
     // With a Prometheus, /metrics is not polled.
     assert!(!run.file("commands.sh").contains("--endpoint"));
 }
+
+#[test]
+fn make_help_lists_every_target() {
+    let out = Command::new("make")
+        .args(["-s", "-C"])
+        .arg(root().join("pipelines"))
+        .arg("help")
+        .output()
+        .expect("make is needed for pipelines/Makefile (Debian: apt-get install make)");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for target in ["demo", "io-study", "stress", "sweep", "startup", "scale-out", "all-local"] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{target} "))), "{target} missing:\n{help}");
+        assert!(root().join("pipelines").join(format!("{target}.sh")).exists() || target == "all-local");
+    }
+}
