@@ -25,7 +25,7 @@ die() {
 # sb-sim and the pollers running: the trap stops each started process by its pid.
 PIDS=()
 KUBE_DELETE=() # manifest files applied to the cluster and not yet deleted
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/servebench-${TARGET}.XXXXXX")
+TMP=$(mktemp -d -t "servebench-${TARGET}.XXXXXX") # in $TMPDIR
 
 cleanup() {
   local status=$?
