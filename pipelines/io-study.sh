@@ -69,6 +69,86 @@ make_run_dir
 write_run_info MODELS TASKS N RATE SEED TOKENIZER TOKENIZERS DATASETS MAX_LAG MAX_ERROR_RATE SIM_ARGS DEPLOY_ARGS LOADGEN_IMAGE PROMETHEUS \
   REQUESTS_PVC NAMESPACE URL
 
+# Each run's report, with its server metrics.
+report_cells() {
+  for dir in "$RUN_DIR"/cells/*/*/; do
+    [ -s "$dir/results.ndjson" ] || continue
+    metrics=()
+    [ ! -s "$dir/metrics.ndjson" ] || metrics=("$dir/metrics.ndjson")
+    run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
+      --format json 2>/dev/null || true
+    run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
+      2>/dev/null || true
+  done
+}
+
+# The server side of each run, from its metrics (sb-report's server_metrics, summed over label
+# sets): what the study is about. `-` where the source was not scraped (locally there are no
+# cAdvisor or DCGM series; sb-sim has the vLLM ones).
+# shellcheck disable=SC2016
+IO_ROW_JQ='def m(name): [.server_metrics[]? | select(.metric == name)];
+  def delta(name): m(name) | if length > 0 then map(.delta // 0) | add else null end;
+  def gmax(name): m(name) | if length > 0 then map(.max // 0) | max else null end;
+  def gmean(name): m(name) | if length > 0 then map(.mean // 0) | add / length else null end;
+  def r(d): if . == null then "-" else (. * d | round / d | tostring) end;
+  [ (if delta("vllm:prefix_cache_queries_total") // 0 > 0
+     then delta("vllm:prefix_cache_hits_total") / delta("vllm:prefix_cache_queries_total") * 100 else null end | r(10)),
+    (gmax("vllm:kv_cache_usage_perc") | if . == null then null else . * 100 end | r(10)),
+    (gmax("vllm:num_requests_waiting") | r(1)),
+    (delta("container_fs_reads_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (delta("container_fs_writes_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (delta("container_network_receive_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (delta("container_network_transmit_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
+    (gmax("container_memory_working_set_bytes") | if . == null then null else . / 1073741824 end | r(100)),
+    (gmax("DCGM_FI_DEV_FB_USED") | if . == null then null else . / 1024 end | r(100)),
+    (gmean("DCGM_FI_DEV_POWER_USAGE") | r(1))
+  ] | join(" | ")'
+
+# The combined report: one row per model x task x dataset from each run's summary, then
+# sb-report over every result stream grouped the same way.
+write_study_table() {
+  {
+    echo "# I/O study ($MODE): $N samples per task, rate $RATE"
+    echo
+    printf '| model | task | dataset | sampling | %s | status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")"
+    printf '|---|---|---|---|%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")"
+    for dir in "$RUN_DIR"/cells/*/*/; do
+      if [ -s "$dir/summary.json" ]; then
+        row=$(summary_row "$dir/summary.json")
+      else
+        row=$(jq -r 'map("-") | join(" | ")' <<<"$SUMMARY_COLUMNS")
+      fi
+      printf '| %s | %s | %s | %s | %s | %s |\n' "$(jq -r .model "$dir/cell.json")" "$(jq -r .task "$dir/cell.json")" \
+        "$(jq -r .dataset "$dir/cell.json")" "$(cat "$dir/sampling" 2>/dev/null || echo -)" "$row" \
+        "$(cat "$dir/status" 2>/dev/null || echo "interrupted")"
+    done
+    echo
+    echo "## Server side of each run"
+    echo
+    echo "| model | task | dataset | prefix cache hit % | KV cache max % | waiting max | fs read MB | fs write MB | net rx MB | net tx MB | memory max GiB | GPU memory max GiB | GPU power mean W |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for dir in "$RUN_DIR"/cells/*/*/; do
+      [ -s "$dir/summary.json" ] || continue
+      printf '| %s | %s | %s | %s |\n' "$(jq -r .model "$dir/cell.json")" "$(jq -r .task "$dir/cell.json")" \
+        "$(jq -r .dataset "$dir/cell.json")" "$(jq -r "$IO_ROW_JQ" "$dir/summary.json")"
+    done
+  } >"$RUN_DIR/study.md"
+  results=("$RUN_DIR"/cells/*/*/results.ndjson)
+  if [ ${#results[@]} -gt 0 ]; then
+    run ">$RUN_DIR/by-model-task.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
+      --format md 2>/dev/null || true
+    run ">$RUN_DIR/by-model-task.csv" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
+      --format csv 2>/dev/null || true
+  fi
+}
+
+# Stopped early (a failure, Ctrl-C): the reports and the table of the runs done so far.
+finish_early() {
+  report_cells
+  write_study_table
+}
+
+ON_EARLY_EXIT=finish_early
 stamp=$(date -u +%m%d%H%M%S)
 failed_cells=0
 cell_index=0
@@ -113,6 +193,8 @@ for model in $MODELS; do
     cell_index=$((cell_index + 1))
     dir="$RUN_DIR/cells/$slug/$task-$dataset"
     mkdir -p "$dir"
+    jq -n --arg model "$model" --arg task "$task" --arg dataset "$dataset" \
+      '{model: $model, task: $task, dataset: $dataset}' >"$dir/cell.json"
     status=ok
     tags=(--tag "model=$model" --tag "task=$task" --tag "dataset=$dataset" --tag "cell=$model $task $dataset")
     if [ -n "$model_down" ]; then
@@ -151,8 +233,6 @@ for model in $MODELS; do
     fi
     case $status in ok) ;; *) failed_cells=$((failed_cells + 1)) ;; esac
     echo "$status" >"$dir/status"
-    jq -n --arg model "$model" --arg task "$task" --arg dataset "$dataset" \
-      '{model: $model, task: $task, dataset: $dataset}' >"$dir/cell.json"
   done
   if [ "$MODE" = local ]; then
     stop_server
@@ -164,74 +244,11 @@ for model in $MODELS; do
   fi
 done
 
-# Each run's report, with its server metrics (from Prometheus once it has scraped past the end).
+# From Prometheus once it has scraped past the end of the last run.
 prometheus_flush
-for dir in "$RUN_DIR"/cells/*/*/; do
-  [ -s "$dir/results.ndjson" ] || continue
-  metrics=()
-  [ ! -s "$dir/metrics.ndjson" ] || metrics=("$dir/metrics.ndjson")
-  run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
-    --format json 2>/dev/null || true
-  run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
-    2>/dev/null || true
-done
-
-# The server side of each run, from its metrics (sb-report's server_metrics, summed over label
-# sets): what the study is about. `-` where the source was not scraped (locally there are no
-# cAdvisor or DCGM series; sb-sim has the vLLM ones).
-# shellcheck disable=SC2016
-IO_ROW_JQ='def m(name): [.server_metrics[]? | select(.metric == name)];
-  def delta(name): m(name) | if length > 0 then map(.delta // 0) | add else null end;
-  def gmax(name): m(name) | if length > 0 then map(.max // 0) | max else null end;
-  def gmean(name): m(name) | if length > 0 then map(.mean // 0) | add / length else null end;
-  def r(d): if . == null then "-" else (. * d | round / d | tostring) end;
-  [ (if delta("vllm:prefix_cache_queries_total") // 0 > 0
-     then delta("vllm:prefix_cache_hits_total") / delta("vllm:prefix_cache_queries_total") * 100 else null end | r(10)),
-    (gmax("vllm:kv_cache_usage_perc") | if . == null then null else . * 100 end | r(10)),
-    (gmax("vllm:num_requests_waiting") | r(1)),
-    (delta("container_fs_reads_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
-    (delta("container_fs_writes_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
-    (delta("container_network_receive_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
-    (delta("container_network_transmit_bytes_total") | if . == null then null else . / 1e6 end | r(10)),
-    (gmax("container_memory_working_set_bytes") | if . == null then null else . / 1073741824 end | r(100)),
-    (gmax("DCGM_FI_DEV_FB_USED") | if . == null then null else . / 1024 end | r(100)),
-    (gmean("DCGM_FI_DEV_POWER_USAGE") | r(1))
-  ] | join(" | ")' 
-
-# The combined report: one row per model x task x dataset from each run's summary, then
-# sb-report over every result stream grouped the same way.
-{
-  echo "# I/O study ($MODE): $N samples per task, rate $RATE"
-  echo
-  printf '| model | task | dataset | sampling | %s | status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")"
-  printf '|---|---|---|---|%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")"
-  for dir in "$RUN_DIR"/cells/*/*/; do
-    if [ -s "$dir/summary.json" ]; then
-      row=$(summary_row "$dir/summary.json")
-    else
-      row=$(jq -r 'map("-") | join(" | ")' <<<"$SUMMARY_COLUMNS")
-    fi
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$(jq -r .model "$dir/cell.json")" "$(jq -r .task "$dir/cell.json")" \
-      "$(jq -r .dataset "$dir/cell.json")" "$(cat "$dir/sampling" 2>/dev/null || echo -)" "$row" "$(cat "$dir/status")"
-  done
-  echo
-  echo "## Server side of each run"
-  echo
-  echo "| model | task | dataset | prefix cache hit % | KV cache max % | waiting max | fs read MB | fs write MB | net rx MB | net tx MB | memory max GiB | GPU memory max GiB | GPU power mean W |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for dir in "$RUN_DIR"/cells/*/*/; do
-    [ -s "$dir/summary.json" ] || continue
-    printf '| %s | %s | %s | %s |\n' "$(jq -r .model "$dir/cell.json")" "$(jq -r .task "$dir/cell.json")" \
-      "$(jq -r .dataset "$dir/cell.json")" "$(jq -r "$IO_ROW_JQ" "$dir/summary.json")"
-  done
-} >"$RUN_DIR/study.md"
-results=("$RUN_DIR"/cells/*/*/results.ndjson)
-if [ ${#results[@]} -gt 0 ]; then
-  run ">$RUN_DIR/by-model-task.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
-    --format md 2>/dev/null || true
-  run ">$RUN_DIR/by-model-task.csv" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
-    --format csv 2>/dev/null || true
-fi
+report_cells
+write_study_table
+ON_EARLY_EXIT=""
 cat "$RUN_DIR/study.md"
 log "table: $RUN_DIR/study.md; sb-report grouped by model and task: $RUN_DIR/by-model-task.{md,csv}"
 [ "$failed_cells" -eq 0 ] || {

@@ -75,6 +75,51 @@ ENGINE_ARGS_JQ='def engine_args: .engine_args as $a | reduce range(0; $a | lengt
   if ($a[$i] | startswith("--")) | not then .
   elif $i + 1 < ($a | length) and (($a[$i + 1] | startswith("--")) | not) then . + {($a[$i][2:]): $a[$i + 1]}
   else . + {($a[$i][2:]): true} end); '
+# Each point's report, with its server metrics.
+report_points() {
+  for dir in "$RUN_DIR"/points/*/; do
+    [ -s "$dir/results.ndjson" ] || continue
+    metrics=()
+    [ ! -s "$dir/metrics.ndjson" ] || metrics=("$dir/metrics.ndjson")
+    run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" \
+      2>/dev/null || true
+    run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json \
+      2>/dev/null || true
+  done
+}
+
+# The table: one row per point, measured numbers where the point ran.
+write_sweep_table() {
+  {
+    echo "# Sweep: $MODEL on $GPU ($MODE, $N requests at $RATE each)"
+    echo
+    printf '| point | parameters | %s | status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")"
+    printf '|---|---|%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")"
+    for dir in "$RUN_DIR"/points/*/; do
+      point=$(basename "$dir")
+      params=$(jq -r '.params | to_entries | map("\(.key)=\(.value)") | join(" ")' "$dir/plan.json")
+      if [ -s "$dir/summary.json" ]; then
+        row=$(summary_row "$dir/summary.json")
+      else
+        row=$(jq -r 'map("-") | join(" | ")' <<<"$SUMMARY_COLUMNS")
+      fi
+      printf '| %s | %s | %s | %s |\n' "$point" "$params" "$row" "$(cat "$dir/status" 2>/dev/null || echo interrupted)"
+    done
+  } >"$RUN_DIR/sweep.md"
+  results=("$RUN_DIR"/points/*/results.ndjson)
+  if [ ${#results[@]} -gt 0 ]; then
+    run ">$RUN_DIR/by-point.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.point \
+      --format md 2>/dev/null || true
+  fi
+}
+
+# Stopped early (a failure, Ctrl-C): the reports and the table of the points done so far.
+finish_early() {
+  report_points
+  write_sweep_table
+}
+
+ON_EARLY_EXIT=finish_early
 stamp=$(date -u +%m%d%H%M%S)
 failed_points=0
 while IFS= read -r plan; do
@@ -145,38 +190,11 @@ while IFS= read -r plan; do
   echo "$status" >"$dir/status"
 done <"$RUN_DIR/plan.ndjson"
 
-# Each point's report, with its server metrics (from Prometheus once it has scraped past the end).
+# From Prometheus once it has scraped past the end of the last point.
 prometheus_flush
-for dir in "$RUN_DIR"/points/*/; do
-  [ -s "$dir/results.ndjson" ] || continue
-  metrics=()
-  [ ! -s "$dir/metrics.ndjson" ] || metrics=("$dir/metrics.ndjson")
-  run ">$dir/report.txt" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" "${metrics[@]}" 2>/dev/null || true
-  run ">$dir/summary.json" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$dir/results.ndjson" --format json 2>/dev/null || true
-done
-
-# The table: one row per point, measured numbers where the point ran.
-{
-  echo "# Sweep: $MODEL on $GPU ($MODE, $N requests at $RATE each)"
-  echo
-  printf '| point | parameters | %s | status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")"
-  printf '|---|---|%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")"
-  for dir in "$RUN_DIR"/points/*/; do
-    point=$(basename "$dir")
-    params=$(jq -r '.params | to_entries | map("\(.key)=\(.value)") | join(" ")' "$dir/plan.json")
-    if [ -s "$dir/summary.json" ]; then
-      row=$(summary_row "$dir/summary.json")
-    else
-      row=$(jq -r 'map("-") | join(" | ")' <<<"$SUMMARY_COLUMNS")
-    fi
-    printf '| %s | %s | %s | %s |\n' "$point" "$params" "$row" "$(cat "$dir/status")"
-  done
-} >"$RUN_DIR/sweep.md"
-results=("$RUN_DIR"/points/*/results.ndjson)
-if [ ${#results[@]} -gt 0 ]; then
-  run ">$RUN_DIR/by-point.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.point \
-    --format md 2>/dev/null || true
-fi
+report_points
+write_sweep_table
+ON_EARLY_EXIT=""
 cat "$RUN_DIR/sweep.md"
 log "table: $RUN_DIR/sweep.md; each point's report: $RUN_DIR/points/<point>/report.txt"
 [ "$failed_points" -eq 0 ] || {

@@ -302,6 +302,39 @@ fn ctrl_c_while_a_server_starts_deletes_what_was_applied() {
 }
 
 #[test]
+fn a_sweep_stopped_early_still_writes_the_table_of_what_was_done() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempdir("pipe-int-sweep").join("run");
+    // Slow sims (50 ms steps): each point lasts a few seconds.
+    let mut cmd = pipeline_command(
+        "sweep",
+        &dir,
+        &[("N", "20"), ("RATE", "poisson:40"), ("OUTPUT_LEN", "32"), ("SIM_ARGS", "--decode-ms 50")],
+    );
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.join("points/p04/plan.json").exists() {
+        assert!(Instant::now() < deadline, "the sweep never reached its last point");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pgid = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &pgid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let table = fs::read_to_string(dir.join("sweep.md")).unwrap_or_else(|_| panic!("no table after Ctrl-C: {stderr}"));
+    let row = |p: &str| {
+        table.lines().find(|l| l.starts_with(&format!("| {p} |"))).unwrap_or_else(|| panic!("{p}: {table}")).to_string()
+    };
+    assert!(row("p01").contains("does not fit"), "{table}");
+    assert!(row("p03").ends_with("| ok |") && row("p03").contains("| 20 | 0 |"), "{table}");
+    assert!(row("p04").ends_with("| interrupted |"), "{table}");
+}
+
+#[test]
 fn scale_out_locally_merges_every_shard_into_one_report() {
     let run = pipeline("scale-out", &[("N", "60"), ("SHARDS", "3"), ("RATE", "poisson:60"), ("OUTPUT_LEN", "8")]);
     run.assert_ok();

@@ -33,6 +33,12 @@ cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # A study stopped early still gets its table of what was done (the processes have stopped, so
+  # their files are complete).
+  if [ "$status" -ne 0 ] && [ -n "${ON_EARLY_EXIT:-}" ]; then
+    log "writing the tables of what was done"
+    (set +e; "$ON_EARLY_EXIT") || true
+  fi
   local f
   for f in "${KUBE_DELETE[@]}"; do
     log "cleanup: deleting the objects of ${f#"$RUN_DIR"/}"
