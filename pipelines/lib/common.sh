@@ -249,7 +249,7 @@ start_scrape() {
     kill -0 "$SCRAPE_PID" 2>/dev/null || die "sb-scrape exited: $(tail -n 3 "$RUN_DIR/logs/$name.log")"
     sleep 0.1
   done
-  die "sb-scrape wrote no sample within 10 s"
+  die "sb-scrape wrote no sample of $url/metrics within 10 s (a server without /metrics? SCRAPE=0 turns the polling off)"
 }
 
 # Stops the poller after one more interval, so the last sample closes the run window.
