@@ -1,6 +1,7 @@
 //! A whole run: wires the reader, the dispatcher, the writer, signals and progress together,
 //! then writes the final `run` record and judges whether the generator kept its schedule.
 
+use crate::arrival::Process;
 use crate::client::{ClientOptions, LoadClient};
 use crate::output::{spawn_writer, Tally, WriterOptions};
 use crate::progress::Progress;
@@ -75,6 +76,10 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
     }
     .context("starting the async runtime")?;
     let settings = settings_json(&opts);
+    // `--rate inf` alone promises no schedule (everything is due at once), so how long the
+    // dispatch of a large stream takes is not lag; vLLM `bench serve` and sb-report agree.
+    let lag_checked =
+        opts.plan.concurrency.is_some() || opts.plan.stages.iter().any(|s| !matches!(s.process, Process::Burst));
     let url_model = (opts.client.url.clone(), opts.client.model.clone());
     let run_id = opts.labels.run.clone();
     // The client must be built inside the runtime (its connector registers with the reactor).
@@ -85,7 +90,7 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
         tokenizer,
         save_text: opts.save_text,
         broken: counters.output_broken.clone(),
-        warn_lateness_ms: Some(opts.max_lag_ms),
+        warn_lateness_ms: lag_checked.then_some(opts.max_lag_ms),
     };
     let (results, writer) = spawn_writer(out, writer_opts);
     let progress = opts.progress.then(|| Progress::start(counters.clone()));
@@ -125,8 +130,12 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
 
     let interrupted = interrupted.load(Ordering::Relaxed);
     let stats = RunStats::new(&tally);
-    let verdict = judge(&tally, &stats, &report, interrupted, opts.max_lag_ms, opts.max_error_rate);
-    let record = run_record(&run_id, &url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
+    let max_lag_ms = if lag_checked { opts.max_lag_ms } else { f64::INFINITY };
+    let verdict = judge(&tally, &stats, &report, interrupted, max_lag_ms, opts.max_error_rate);
+    let mut record = run_record(&run_id, &url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
+    if !lag_checked {
+        record.extra.insert("lag_check".into(), json!("skipped: --rate inf has no schedule to keep"));
+    }
     if tally.write_error.is_none() {
         if let Err(e) = out.write(&record) {
             if !sb_records::ndjson::is_broken_pipe(&e) {

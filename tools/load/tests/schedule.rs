@@ -250,3 +250,18 @@ fn a_run_that_falls_behind_its_schedule_is_flagged_and_fails() {
     let late = run.results.iter().filter(|r| Run::ms(r, "scheduled_ns", "sent_ns") > 50.0).count();
     assert!(late >= 10, "{late} requests more than 50 ms late");
 }
+
+#[test]
+fn rate_inf_alone_has_no_schedule_to_fall_behind() {
+    // Everything is due at once with `--rate inf`: dispatching 200 requests takes longer than
+    // the (absurd) 1 us limit, yet that is not lag. A rate run with the same limit does fail.
+    let sim = Sim::start(&["--decode-ms", "1", "--decode-ms-per-seq", "0"]);
+    let run = load(&sim.url, &["--rate", "inf", "--max-lag", "0.001"], &completions(200, 50, 2));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.run["verdict"], "ok");
+    assert_eq!(run.run["lag_check"], "skipped: --rate inf has no schedule to keep");
+    assert!(run.run["send_lateness_ms"]["max"].as_f64().unwrap() > 0.001, "lateness is still measured");
+    assert!(!run.stderr.contains("falling behind"), "{}", run.stderr);
+    let run = load(&sim.url, &["--rate", "2000", "--max-lag", "0.001"], &completions(200, 50, 2));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
