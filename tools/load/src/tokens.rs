@@ -16,11 +16,19 @@ impl ClientTokenizer {
     pub fn load(path: &str) -> Result<ClientTokenizer> {
         let mut file = Path::new(path).to_path_buf();
         if file.is_dir() {
-            file = file.join("tokenizer.json");
+            let plain = file.join("tokenizer.json");
+            // sb-sample's test data keeps tokenizers gzipped; accept the same files here.
+            file = if !plain.exists() && file.join("tokenizer.json.gz").exists() {
+                file.join("tokenizer.json.gz")
+            } else {
+                plain
+            };
         }
-        let inner = Tokenizer::from_file(&file)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("--tokenizer {path}: cannot load {}", file.display()))?;
+        let inner =
+            read_tokenizer(&file).with_context(|| format!("--tokenizer {path}: cannot load {}", file.display()))?;
+        if file.extension().is_some_and(|e| e == "gz") {
+            file.set_extension("");
+        }
         // Name the tokenizer by its directory (`qwen3-0.6b/tokenizer.json` -> `qwen3-0.6b`),
         // the way a Hub id names a model.
         let name = if file.file_name().is_some_and(|f| f == "tokenizer.json") {
@@ -40,4 +48,17 @@ impl ClientTokenizer {
     pub fn count(&self, text: &str) -> u32 {
         self.inner.encode(text, false).map(|e| e.len() as u32).unwrap_or(0)
     }
+}
+
+/// Reads a `tokenizer.json`, gunzipping it first when the name ends in `.gz`.
+fn read_tokenizer(file: &Path) -> Result<Tokenizer> {
+    let bytes = std::fs::read(file)?;
+    let bytes = if file.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut out)?;
+        out
+    } else {
+        bytes
+    };
+    Tokenizer::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e}"))
 }

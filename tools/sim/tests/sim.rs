@@ -319,3 +319,21 @@ async fn bad_requests_get_vllm_errors() {
     assert_eq!(models["data"][0]["id"], "sim");
     assert_eq!(reqwest::get(format!("{}/health", sim.url)).await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn a_real_tokenizer_counts_prompt_tokens() {
+    // The fixture README's golden value: Qwen3-0.6B encodes this sentence as 8 ids.
+    let path = sb_testkit::testdata("sample/tokenizers/qwen3-0.6b/tokenizer.json.gz");
+    let sim = Sim::start(&["--tokenizer", path.to_str().unwrap(), "--decode-ms", "0"]);
+    let body = json!({"model": "sim", "prompt": "Hello world! This is a test.", "max_tokens": 1});
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/v1/completions", sim.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["usage"]["prompt_tokens"], 8);
+}
