@@ -269,33 +269,22 @@ pub async fn dispatch(
             }
         }
         let job = Job { req, scheduled_ns: 0, stage: slot.stage, warmup };
-        if let Some(session) = job.req.session.clone() {
-            // A busy session parks the turn before it takes a concurrency slot.
-            let own = job.req.messages.clone().unwrap_or_default();
-            let job = Job { scheduled_ns: clock.ns_at(due), ..job };
-            match shared.sessions.admit(&session, job, &own) {
-                Admit::Parked => continue,
-                Admit::Skip(job, why) => {
-                    skip(&shared, job, &why);
-                    continue;
-                }
-                Admit::Send(job, messages) => {
-                    let permit = match acquire(&shared, &mut phase).await {
-                        Some(p) => p,
-                        None => {
-                            report.not_sent += 1;
-                            break;
-                        }
-                    };
-                    if offset.is_none() {
-                        due = Instant::now();
+        let (job, history) = match job.req.session.clone() {
+            None => (job, None),
+            Some(session) => {
+                // A busy session parks the turn before it takes a concurrency slot.
+                let own = job.req.messages.clone().unwrap_or_default();
+                let job = Job { scheduled_ns: clock.ns_at(due), ..job };
+                match shared.sessions.admit(&session, job, &own) {
+                    Admit::Parked => continue,
+                    Admit::Skip(job, why) => {
+                        skip(&shared, job, &why);
+                        continue;
                     }
-                    let job = Job { scheduled_ns: clock.ns_at(due), ..job };
-                    tokio::spawn(fire(shared.clone(), job, Some(messages), permit));
+                    Admit::Send(job, messages) => (job, Some(messages)),
                 }
             }
-            continue;
-        }
+        };
         let permit = match acquire(&shared, &mut phase).await {
             Some(p) => p,
             None => {
@@ -308,7 +297,7 @@ pub async fn dispatch(
             due = Instant::now();
         }
         let job = Job { scheduled_ns: clock.ns_at(due), ..job };
-        tokio::spawn(fire(shared.clone(), job, None, permit));
+        tokio::spawn(fire(shared.clone(), job, history, permit));
     }
 
     // Requests the reader had read ahead count as read but not sent, except when the run
