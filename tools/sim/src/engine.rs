@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -99,7 +100,9 @@ impl PrefixCache {
     }
 }
 
-pub fn run(cfg: EngineConfig, rx: Receiver<Submit>, metrics: Arc<Mutex<Metrics>>) {
+/// `reset_prefix_cache` is set by `POST /reset_prefix_cache`; the engine empties its prefix cache
+/// before it admits anything else, so every request received after the reset's answer misses.
+pub fn run(cfg: EngineConfig, rx: Receiver<Submit>, metrics: Arc<Mutex<Metrics>>, reset_prefix_cache: Arc<AtomicBool>) {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let jitter = Normal::new(0.0, cfg.jitter.max(1e-12)).expect("finite jitter");
     let mut cache = PrefixCache {
@@ -130,6 +133,11 @@ pub fn run(cfg: EngineConfig, rx: Receiver<Submit>, metrics: Arc<Mutex<Metrics>>
                     break;
                 }
             }
+        }
+
+        if reset_prefix_cache.swap(false, Ordering::AcqRel) {
+            cache.resident.clear();
+            cache.order.clear();
         }
 
         // Clients that went away while waiting are aborted, as vLLM aborts on disconnect.

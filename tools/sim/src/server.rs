@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::unbounded_channel;
@@ -23,6 +23,7 @@ pub struct AppState {
     pub counter: TokenCounter,
     pub metrics: Arc<Mutex<Metrics>>,
     engine: Mutex<mpsc::Sender<Submit>>,
+    reset_prefix_cache: Arc<AtomicBool>,
     rng: Mutex<StdRng>,
     next_id: AtomicU64,
 }
@@ -51,13 +52,16 @@ impl AppState {
         let (tx, rx) = mpsc::channel();
         let cfg = EngineConfig::from_args(&args);
         let m = metrics.clone();
-        std::thread::Builder::new().name("sb-sim-engine".into()).spawn(move || engine::run(cfg, rx, m))?;
+        let reset_prefix_cache = Arc::new(AtomicBool::new(false));
+        let reset = reset_prefix_cache.clone();
+        std::thread::Builder::new().name("sb-sim-engine".into()).spawn(move || engine::run(cfg, rx, m, reset))?;
         Ok(Arc::new(AppState {
             rng: Mutex::new(StdRng::seed_from_u64(args.seed ^ 0x5eed_fa17)),
             args,
             counter,
             metrics,
             engine: Mutex::new(tx),
+            reset_prefix_cache,
             next_id: AtomicU64::new(0),
         }))
     }
@@ -100,6 +104,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { axum::Json(serde_json::json!({"version": concat!("sb-sim ", env!("CARGO_PKG_VERSION"))})) }),
         )
         .route("/metrics", get(metrics))
+        .route("/reset_prefix_cache", post(reset_prefix_cache))
         .with_state(state)
 }
 
@@ -126,6 +131,13 @@ async fn models(State(st): State<Arc<AppState>>) -> Response {
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let text = st.metrics.lock().expect("metrics lock").render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+/// vLLM's `POST /reset_prefix_cache` (served with `VLLM_SERVER_DEV_MODE=1`): an empty 200. The
+/// engine thread empties the cache before it admits the next request.
+async fn reset_prefix_cache(State(st): State<Arc<AppState>>) -> StatusCode {
+    st.reset_prefix_cache.store(true, Ordering::Release);
+    StatusCode::OK
 }
 
 fn unix_now() -> u64 {

@@ -241,6 +241,28 @@ async fn prefix_cache_hits_are_counted_in_tokens() {
 }
 
 #[tokio::test]
+async fn reset_prefix_cache_empties_the_cache_like_vllm() {
+    let sim = Sim::start(&["--decode-ms", "1", "--prefill-us-per-token", "0", "--block-size", "16"]);
+    let client = reqwest::Client::new();
+    let prompt = format!("{} and four more words", words(64));
+    let send = || async {
+        let body = json!({"model": "sim", "prompt": prompt, "max_tokens": 2});
+        let r = client.post(format!("{}/v1/completions", sim.url)).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    send().await;
+    send().await;
+    // The second request hit the 4 full blocks of its 68 tokens.
+    assert_eq!(scrape(&sim.url).await["vllm:prefix_cache_hits_total"], 64.0);
+    let r = client.post(format!("{}/reset_prefix_cache", sim.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "vLLM answers an empty 200");
+    send().await;
+    assert_eq!(scrape(&sim.url).await["vllm:prefix_cache_hits_total"], 64.0, "after the reset the prompt misses");
+    send().await;
+    assert_eq!(scrape(&sim.url).await["vllm:prefix_cache_hits_total"], 128.0, "and is cached again");
+}
+
+#[tokio::test]
 async fn fault_injection_429_and_500() {
     for (flag, code, kind) in [("--fail-429", 429, "RateLimitError"), ("--fail-500", 500, "InternalServerError")] {
         let sim = Sim::start(&[flag, "1", "--decode-ms", "1"]);
