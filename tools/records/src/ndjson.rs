@@ -183,6 +183,7 @@ impl<R: BufRead> RecordReader<R> {
             "run" => self.parse().map(Record::Run),
             "summary" => self.parse().map(Record::Summary),
             "plan" => self.parse().map(Record::Plan),
+            "sweep" => self.parse().map(|r| Record::Sweep(Box::new(r))),
             other => Err(self.err(unknown_kind(other))),
         })
     }
@@ -271,6 +272,7 @@ impl<W: Write> RecordWriter<W> {
             Record::Run(r) => self.write(r),
             Record::Summary(r) => self.write(r),
             Record::Plan(r) => self.write(r),
+            Record::Sweep(r) => self.write(r.as_ref()),
         }
     }
 

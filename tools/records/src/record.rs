@@ -371,6 +371,111 @@ impl Kind for PlanPoint {
     }
 }
 
+/// The result of an `sb-sweep` run, its last record: every point's target and achieved load, SLO
+/// metrics and verdict, and for a search the highest rate that met the SLO and the bracket it was
+/// found in. Field names are stable: `sb-report` marks `max_rate_rps` on its latency-vs-load plot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    /// The run id shared by the sweep's points (each point's `sb-load` run is `<run>-<point>`).
+    pub run: String,
+    /// `rates`, `concurrencies`, `sweep` (guidellm's) or `search`.
+    pub mode: String,
+    /// The SLO as given (`--slo`), when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<String>,
+    pub points: Vec<SweepPoint>,
+    /// Search: the highest target rate (req/s) whose point passed; absent when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate_rps: Option<f64>,
+    /// Search: the achieved rate of that point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate_achieved_rps: Option<f64>,
+    /// Search: the highest passing and the lowest failing target rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bracket: Option<SweepBracket>,
+    /// Search: the relative width of the bracket the search stops at (0.05 = 5%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    /// Stopped by SIGINT/SIGTERM: the points are those done so far.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interrupted: bool,
+    /// Why the sweep ended where it did, and anything a reader must not miss.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub started_ns: u64,
+    pub ended_ns: u64,
+}
+
+/// One measured point of a sweep.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// The point's name, as in its records' `tags.point` (`p0`, `p1`, ...).
+    pub point: String,
+    /// Target Poisson rate, req/s (absent for closed-loop and `--rate inf` points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rate_rps: Option<f64>,
+    /// Closed-loop concurrency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// `poisson:R`, `concurrency:C`, `inf`: the load as given to `sb-load`.
+    pub load: String,
+    /// The run record's `achieved_rate_rps` (send rate of the measured requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achieved_rate_rps: Option<f64>,
+    /// Completed requests per second (sb-report's `request_throughput`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_throughput_rps: Option<f64>,
+    /// Output tokens per second (sb-report's `output_throughput`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_throughput_tps: Option<f64>,
+    pub completed: u64,
+    pub failed: u64,
+    /// failed / (completed + failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Requests meeting every per-request objective / all requests (with such objectives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput_fraction: Option<f64>,
+    /// The SLO metrics of the point, named as in `--slo` (`ttft_p99_ms`, ...), in ms.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    /// True only for `status: "pass"`.
+    pub pass: bool,
+    /// `pass`, `fail` (an objective missed), `saturated` (stopped early: the queue kept
+    /// growing), `untrustworthy` (the load generator fell behind its schedule: evidence of
+    /// nothing), `interrupted`.
+    pub status: String,
+    /// Why it did not pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// The point's `sb-load` run id.
+    pub run: String,
+    /// `sb-load`'s verdict (`ok`, `failed`, `interrupted`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_verdict: Option<String>,
+    /// Measured window: the point's first send to its last response (epoch ns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_ns: Option<u64>,
+}
+
+/// The bracket a search ended with, req/s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepBracket {
+    /// Highest target rate that passed (absent: none did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_rps: Option<f64>,
+    /// Lowest target rate that did not pass (absent: none failed up to `--max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_rps: Option<f64>,
+}
+
+impl Kind for SweepRecord {
+    const KIND: &'static str = "sweep";
+    const VERSION: u32 = 1;
+}
+
 /// Any record of the stream, for readers that take a mix (e.g. `sb-report` reads results, the
 /// run record and samples from one file).
 #[derive(Clone, Debug, PartialEq)]
@@ -381,6 +486,7 @@ pub enum Record {
     Run(RunRecord),
     Summary(Summary),
     Plan(PlanPoint),
+    Sweep(Box<SweepRecord>),
 }
 
 impl Record {
@@ -392,6 +498,7 @@ impl Record {
             Record::Run(_) => RunRecord::KIND,
             Record::Summary(_) => Summary::KIND,
             Record::Plan(_) => PlanPoint::KIND,
+            Record::Sweep(_) => SweepRecord::KIND,
         }
     }
 }
@@ -404,6 +511,7 @@ pub const KNOWN_KINDS: &[(&str, u32)] = &[
     (RunRecord::KIND, RunRecord::VERSION),
     (Summary::KIND, Summary::VERSION),
     (PlanPoint::KIND, PlanPoint::VERSION),
+    (SweepRecord::KIND, SweepRecord::VERSION),
 ];
 
 fn is_false(b: &bool) -> bool {
