@@ -21,6 +21,8 @@ pub enum Format {
     Csv,
     /// Markdown tables.
     Md,
+    /// llm-d-benchmark's benchmark report v0.2 (one JSON object; --stack adds the server).
+    Llmd,
 }
 
 pub struct Config {
@@ -31,6 +33,8 @@ pub struct Config {
     pub plot_dir: Option<PathBuf>,
     /// Overrides the run record's own `max_lag_ms`.
     pub max_lag_ms: Option<f64>,
+    /// `--stack FILE` and `--stack-point P`: sb-deploy's plan or manifest, for `--format llmd`.
+    pub stack: Option<(String, Option<String>)>,
 }
 
 /// How the run went, for the exit code.
@@ -92,8 +96,11 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
             Format::Json => {
                 RecordWriter::new(&mut *out).write(&Summary { fields: compare::json(&sa, &sb, &rows) })?;
             }
-            Format::VllmJson => {
-                return Err(InputError("--vllm-json writes one run; it does not combine with --compare".into()).into())
+            Format::VllmJson | Format::Llmd => {
+                return Err(InputError(
+                    "--vllm-json and --format llmd write one run; they do not combine with --compare".into(),
+                )
+                .into())
             }
         }
         out.flush()?;
@@ -105,6 +112,13 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
         return Ok(if sa.trustworthy && sb.trustworthy { Outcome::Ok } else { Outcome::Untrustworthy });
     }
 
+    // Read before the results, so a bad --stack file costs no time.
+    let stack = match &cfg.stack {
+        Some((path, point)) => {
+            Some(render::llmd::stack_component(path, point.as_deref()).map_err(|e| InputError(format!("{e:#}")))?)
+        }
+        None => None,
+    };
     let c = collect(&cfg.inputs, &cfg.options)?;
     if c.results == 0 && c.warmup_skipped == 0 && c.series.is_empty() && c.run_records.is_empty() {
         return Err(InputError("no records in the input (expected result records written by sb-load)".into()).into());
@@ -119,6 +133,10 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
         }
         Format::Csv => out.write_all(render::table::csv(&report)?.as_bytes())?,
         Format::Md => out.write_all(render::table::md(&report).as_bytes())?,
+        Format::Llmd => {
+            serde_json::to_writer_pretty(&mut *out, &render::llmd::render(&report, stack))?;
+            out.write_all(b"\n")?;
+        }
     }
     out.flush()?;
     if let Some(dir) = &cfg.plot_dir {

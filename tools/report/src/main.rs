@@ -37,6 +37,7 @@ use std::process::ExitCode;
   sb-report --compare before.ndjson after.ndjson
   sb-report --compare results.ndjson vllm-result.json    # next to vllm bench serve --save-result
   sb-report results.ndjson --vllm-json > result.json
+  sb-report results.ndjson --format llmd --stack plan.ndjson > benchmark_report.json   # llm-d v0.2
 
 Exit status: 0 ok; 1 the load generator did not keep its schedule (the numbers are suspect);
 2 bad usage, bad input (the error names the file and line), or output that cannot be written."
@@ -81,6 +82,15 @@ struct Args {
     /// trustworthy [default: the run record's max_lag_ms, else 10].
     #[arg(long, value_name = "MS")]
     max_lag_ms: Option<f64>,
+
+    /// With --format llmd: fill scenario.stack from sb-deploy's output, a plan NDJSON file or a
+    /// rendered manifest (model, accelerator, parallelism, engine arguments).
+    #[arg(long, value_name = "FILE")]
+    stack: Option<String>,
+
+    /// The point of a plan file with several (`p03`).
+    #[arg(long, value_name = "POINT", requires = "stack")]
+    stack_point: Option<String>,
 }
 
 fn config(args: Args) -> Result<Config, String> {
@@ -110,6 +120,7 @@ fn config(args: Args) -> Result<Config, String> {
         options: Options { percentiles: args.percentiles, slo, group_by: args.group_by },
         plot_dir: args.plot,
         max_lag_ms: args.max_lag_ms,
+        stack: args.stack.map(|s| (s, args.stack_point)),
     })
 }
 
