@@ -37,6 +37,8 @@ pub struct Collector {
     pub sessions: HashSet<String>,
     pub runs: BTreeMap<String, RunShards>,
     pub run_records: Vec<RunRecord>,
+    /// sb-sweep's `sweep` records (a sweep's output ends with one; docs/records.md).
+    pub sweeps: Vec<sb_records::SweepRecord>,
     pub series: SeriesStore,
     pub results: u64,
     pub warmup_skipped: u64,
@@ -57,6 +59,7 @@ impl Collector {
             sessions: HashSet::new(),
             runs: BTreeMap::new(),
             run_records: Vec::new(),
+            sweeps: Vec::new(),
             series: SeriesStore::default(),
             results: 0,
             warmup_skipped: 0,
@@ -116,6 +119,14 @@ impl Collector {
                 "summary" => Err("a summary record: sb-report summarises result records, not summaries".into()),
                 // A sweep plan may travel with the results of its points; it holds no measurement.
                 "plan" => Ok(()),
+                // sb-sweep's result, after the records of its points: printed as the capacity.
+                "sweep" => match serde_json::from_str::<sb_records::SweepRecord>(line) {
+                    Ok(s) => {
+                        self.sweeps.push(s);
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("bad sweep record: {}", serde_message(&e))),
+                },
                 other => Err(format!("sb-report cannot use {other} records")),
             };
             if let Err(message) = outcome {

@@ -67,13 +67,18 @@ const MAX: &[&str] = &["send_lateness_ms.max", "send_lateness_max_ms"];
 const SHOWN: &[&str] =
     &["kind", "v", "target_rate_rps", "target_rate", "requested_rate", "achieved_rate_rps", "achieved_rate"];
 
+/// The `i/N` shard a run record is from (sb-load writes it under `load`), if any.
+pub fn shard_of(r: &RunRecord) -> Option<&str> {
+    lookup(&r.extra, "load.shard").or_else(|| r.extra.get("shard")).and_then(Value::as_str)
+}
+
 /// `max_lag_ms`: the threshold given on sb-report's command line, if any.
 pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
     let mut info = LoadInfo { records: records.len(), ..Default::default() };
     let (mut stage_specs, mut stages_agree) = (None::<Vec<String>>, true);
     for r in records {
         let x = &r.extra;
-        let shard = lookup(x, "load.shard").or_else(|| x.get("shard")).and_then(Value::as_str);
+        let shard = shard_of(r);
         let name = match shard {
             Some(shard) => format!("{} shard {shard}", r.run),
             None => r.run.clone(),

@@ -3,7 +3,7 @@
 
 use crate::aggregate::Totals;
 use crate::collect::{Collector, RunShards};
-use crate::generator::{load_info, LoadInfo};
+use crate::generator::{load_info, shard_of, LoadInfo};
 use crate::samples::{ServerMetric, Value as SValue};
 use crate::slo::Slo;
 use crate::stats::Stats;
@@ -25,6 +25,8 @@ pub struct Report {
     pub percentiles: Vec<f64>,
     pub slo: Slo,
     pub warmup_skipped: u64,
+    /// sb-sweep's records, for the capacity block (`crate::sweep`).
+    pub sweeps: Vec<sb_records::SweepRecord>,
     pub inputs: Vec<String>,
     pub api: Option<String>,
     pub tokenizer: Option<String>,
@@ -88,6 +90,18 @@ impl Report {
                     ));
                 }
             }
+            // sb-load writes its run record last: a shard with results but none stopped before
+            // its end (killed, evicted, its log cut short). Said only when another shard of the
+            // run did write one, so streams without run records stay quiet.
+            let finished: Vec<&str> = c.run_records.iter().filter(|r| r.run == *run).filter_map(shard_of).collect();
+            let unfinished: Vec<&str> =
+                shards.shards.iter().map(String::as_str).filter(|s| !finished.contains(s)).collect();
+            if !finished.is_empty() && !unfinished.is_empty() {
+                warnings.push(format!(
+                    "run {run}: shard {} stopped before its end (no run record): its results up to then are merged, the rest of its requests were never sent",
+                    unfinished.join(", ")
+                ));
+            }
         }
         if total.output_len_missing > 0 {
             warnings.push(format!(
@@ -112,6 +126,7 @@ impl Report {
             percentiles: p.clone(),
             slo: c.opts.slo.clone(),
             warmup_skipped: c.warmup_skipped,
+            sweeps: c.sweeps.clone(),
             inputs: c.inputs.clone(),
             api: c.api.clone(),
             tokenizer: c.tokenizer.clone().or_else(|| load.tokenizer.clone()),

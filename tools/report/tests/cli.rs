@@ -266,6 +266,25 @@ fn shards_merge_into_the_same_summary_as_one_file() {
 }
 
 #[test]
+fn a_shard_without_its_run_record_is_reported_as_stopped_early() {
+    // Shard 1 killed after its results: they are read, its run record (written last) is not.
+    let shard1 = std::fs::read_to_string(fixture("shard-1.ndjson")).unwrap();
+    let cut: String = shard1.lines().filter(|l| !l.contains(r#""kind":"run""#)).map(|l| format!("{l}\n")).collect();
+    let out = run_with_stdin(&[&fixture("shard-0.ndjson"), "-", "--format", "json"], cut.as_bytes());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let warnings: Vec<&str> = v["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("shard 1/2 stopped before its end (no run record)")),
+        "{warnings:?}"
+    );
+    assert!(!warnings.iter().any(|w| w.contains("shard 0/2 stopped")), "{warnings:?}");
+    // Both shards whole: nothing said.
+    let v = json_summary(&[&fixture("shard-0.ndjson"), &fixture("shard-1.ndjson")]);
+    assert!(!v["warnings"].to_string().contains("stopped before its end"), "{}", v["warnings"]);
+}
+
+#[test]
 fn stdin_is_read_when_no_file_is_given() {
     let text = std::fs::read(fixture("basic.ndjson")).unwrap();
     let out = run_with_stdin(&["--format", "json"], &text);

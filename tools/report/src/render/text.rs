@@ -69,6 +69,7 @@ pub fn render(r: &Report) -> String {
     }
     load_section(&mut out, &r.load);
     server_section(&mut out, r);
+    out.push_str(&crate::sweep::text(&r.sweeps));
     out.push('\n');
     out.push_str(&definitions(r));
     if !r.warnings.is_empty() {
