@@ -12,6 +12,7 @@ mod result;
 mod samples;
 mod slo;
 mod stats;
+mod sweep;
 mod timeline;
 
 use app::{Config, Format, Outcome};
