@@ -184,6 +184,9 @@ pub fn job(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions, run_id: &str
     let loadgen = Container {
         name: "sb-load".into(),
         image: Some(opts.loadgen_image.clone()),
+        // A versioned tag built locally (`make -C pipelines image`) and side-loaded onto the
+        // nodes or pushed to the cluster's registry: pull it only when the node lacks it.
+        image_pull_policy: Some("IfNotPresent".into()),
         command: Some(vec!["/bin/sh".into(), "-c".into(), script, "sb-load".into()]),
         args: Some(args),
         env: Some(envs),

@@ -177,8 +177,9 @@ pub struct DeployOptions {
     #[arg(long, default_value_t = 1, help_heading = "Load generator")]
     pub shards: u32,
 
-    /// Image with sb-load (and /bin/sh).
-    #[arg(long, default_value = "servebench:latest", help_heading = "Load generator")]
+    /// Image with sb-load (and /bin/sh): the repository's Dockerfile, built by `make -C pipelines
+    /// image`; pulled only when the node does not have it (imagePullPolicy IfNotPresent).
+    #[arg(long, default_value = concat!("servebench:", env!("CARGO_PKG_VERSION")), help_heading = "Load generator")]
     pub loadgen_image: String,
 
     /// Request records for sb-load's stdin: pvc:CLAIM/FILE or configmap:NAME/KEY.
