@@ -188,7 +188,6 @@ impl FastIds {
     }
 
     /// Which split is in use: `dfa` (plain regex + whitespace rule) or `lookahead` (fancy-regex).
-    #[cfg(test)]
     pub fn split_kind(&self) -> &'static str {
         match self.split {
             Splitter::Dfa(_) => "dfa",

@@ -29,6 +29,22 @@ pub fn run(mut args: RunArgs, rows: usize) -> Result<()> {
         p.tok.name,
         if p.tok.is_fast() { "" } else { " (counted with encode: no fast path for this tokenizer)" }
     )?;
+    if let Some(h) = crate::trace::ideal_of_units(&p.units) {
+        writeln!(
+            out,
+            "ideal prefix-cache hit rate of the hash_ids over {} requests ({}-token blocks, an infinite cache): \
+             {:.4} of blocks ({} of {}), {:.4} of prompt tokens ({} of {}); compare with the server's \
+             prefix_cache_hits / prefix_cache_queries",
+            h.requests,
+            h.block_tokens,
+            h.block_rate(),
+            h.block_hits,
+            h.blocks,
+            h.token_rate(),
+            h.token_hits,
+            h.tokens
+        )?;
+    }
     for r in requests.iter().take(rows) {
         writeln!(out, "\n--- {} ({})", r.id, r.source.as_deref().unwrap_or("-"))?;
         let text = match (&r.prompt, &r.messages) {

@@ -14,10 +14,12 @@ mod hub;
 mod inspect;
 mod lengths;
 mod list;
+mod progress;
 mod pyliteral;
 mod run;
 mod sample;
 mod tokenizer;
+mod trace;
 
 use lengths::LenDist;
 
@@ -89,7 +91,8 @@ enum ApiArg {
 #[derive(Args, Clone)]
 struct SampleArgs {
     /// Dataset name (see `sb-sample list`): random, shared-prefix, sonnet, sharegpt, mmlu, humaneval,
-    /// alpaca, natural-questions, loogle, longbench, qmsum, openchat, mt-bench.
+    /// alpaca, natural-questions, loogle, longbench, qmsum, openchat, mt-bench; traces: mooncake,
+    /// azure-llm, burstgpt.
     #[arg(required = true)]
     dataset: Option<String>,
 
@@ -222,6 +225,14 @@ struct SampleArgs {
     /// Prefix of request ids (default: "<dataset>-").
     #[arg(long, help_heading = "Sampling")]
     id_prefix: Option<String>,
+
+    #[command(flatten)]
+    trace: trace::TraceArgs,
+
+    /// Progress with a total and ETA on stderr while loading and synthesizing: auto (when stderr
+    /// is a terminal), always, never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"], help_heading = "Sampling")]
+    progress: String,
 }
 
 fn parse_len(s: &str) -> Result<LenDist, String> {
@@ -247,6 +258,7 @@ impl SampleArgs {
             let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
             params.insert(k.trim().to_string(), value);
         }
+        progress::set_mode(&self.progress);
         let mut filters = if self.vllm_filter { sample::Filters::vllm() } else { sample::Filters::default() };
         filters.min_input_tokens = self.min_input_tokens.or(filters.min_input_tokens);
         filters.max_input_tokens = self.max_input_tokens.or(filters.max_input_tokens);
@@ -286,6 +298,7 @@ impl SampleArgs {
                 max_turns: self.max_turns,
                 n: self.n,
                 seed: self.seed,
+                trace: self.trace,
             },
             n: self.n,
             seed: self.seed,

@@ -8,7 +8,7 @@ use crate::tokenizer::TokenCounter;
 use anyhow::{anyhow, bail, Context, Result};
 use sb_records::{Api, RecordWriter};
 use serde_json::{Map, Value};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -59,7 +59,8 @@ pub fn prepare(args: RunArgs) -> Result<Prepared> {
         anyhow!("--tokenizer is required (a tokenizer.json, a directory, or a Hub model id; or set SB_TOKENIZER)")
     })?;
     let tok = TokenCounter::load(spec, &args.hub).with_context(|| format!("--tokenizer {spec}"))?;
-    if args.repo.is_some() && dataset.hub_repo().is_none() {
+    // A trace has no repo of its own, but a mirror of its file on the Hub can be named.
+    if args.repo.is_some() && dataset.hub_repo().is_none() && !dataset.is_trace() {
         bail!("--repo: dataset {} does not come from the Hub (pass its file with --source)", dataset.name());
     }
     let files = Files::new(args.source.as_deref(), args.repo.as_deref().or(dataset.hub_repo()), &args.hub)?;
@@ -76,7 +77,7 @@ pub fn prepare(args: RunArgs) -> Result<Prepared> {
             started.elapsed().as_secs_f64()
         );
     }
-    let sample = SampleOpts {
+    let mut sample = SampleOpts {
         dataset: dataset.name().to_string(),
         task: task.name.to_string(),
         api,
@@ -94,6 +95,12 @@ pub fn prepare(args: RunArgs) -> Result<Prepared> {
         },
         params: args.params,
     };
+    if dataset.is_trace() {
+        if args.replace {
+            bail!("--replace: a trace is replayed in its own order; take a window with --start/--duration and -n");
+        }
+        sample.shuffle = false;
+    }
     if args.replace && !args.shuffle {
         bail!("--no-shuffle keeps the dataset order, which --replace has none of; use one or the other");
     }
@@ -115,23 +122,20 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
     let started = Instant::now();
     let stdout = std::io::stdout();
     let mut writer = RecordWriter::new(stdout.lock());
-    // Progress only for people watching a long run: a terminal on stderr, once a second.
-    let progress = std::io::stderr().is_terminal();
-    let mut shown_at = Instant::now();
-    let mut written = 0usize;
+    let total = p.sample.n.unwrap_or(p.units.len());
+    let label = if p.dataset.is_trace() { "synthesizing trace prompts" } else { "tokenizing requests" };
+    let bar = crate::progress::Bar::start(label, total as u64);
+    let multi = p.units.first().is_some_and(|u| u.multi_turn);
     let outcome = sample::run(&p.units, &p.tok, &p.sample, |req| {
         writer.write(req)?;
-        written += 1;
-        if progress && shown_at.elapsed().as_secs() >= 1 {
-            eprint!("\rsb-sample: {written} requests, {:.0} s", started.elapsed().as_secs_f64());
-            shown_at = Instant::now();
+        // The total counts units: a conversation advances at its first turn.
+        if !multi || req.turn == Some(0) {
+            bar.inc(1);
         }
         Ok(())
     })?;
     writer.flush()?;
-    if progress && started.elapsed().as_secs() >= 1 {
-        eprint!("\r\x1b[K");
-    }
+    bar.finish();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,

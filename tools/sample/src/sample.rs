@@ -223,11 +223,21 @@ pub fn build_unit(unit: &Unit, tok: &TokenCounter, opts: &SampleOpts) -> Result<
     let mut history: Vec<Message> = Vec::new();
     let mut out = Vec::with_capacity(unit.items.len());
     for item in &unit.items {
+        let built;
+        let source_text = match &item.synth {
+            Some(synth) => {
+                built = synth.text(tok, opts.api)?;
+                &built
+            }
+            None => &item.text,
+        };
         let text = match opts.truncate_tokens {
-            Some(budget) => tok.truncate_middle(&item.text, budget)?,
-            None => item.text.clone(),
+            Some(budget) => tok.truncate_middle(source_text, budget)?,
+            None => source_text.clone(),
         };
         let mut req = base_request(item, opts);
+        // Synthesized word-token prompts have their length by construction (trace.rs).
+        let known = item.synth.as_ref().and_then(|s| s.exact_tokens()).filter(|_| opts.truncate_tokens.is_none());
         let prompt_tokens = match opts.api {
             Api::Chat => {
                 let mut turn_msgs = Vec::new();
@@ -241,13 +251,19 @@ pub fn build_unit(unit: &Unit, tok: &TokenCounter, opts: &SampleOpts) -> Result<
                 // For turn k the server sees the history with the replies it gave; the reference
                 // replies stand in for them here, so the count is exact when the server answers
                 // like the dataset did.
-                let n = tok.count_chat(&history)?;
+                let n = match known {
+                    Some(n) if history.len() == 1 => n,
+                    _ => tok.count_chat(&history)?,
+                };
                 req.messages = Some(turn_msgs);
                 n
             }
             Api::Completions => {
                 let prompt = if item.template_for_completions { tok.render_chat(&[user(text)])? } else { text };
-                let n = tok.count(&prompt)?;
+                let n = match known {
+                    Some(n) if !item.template_for_completions => n,
+                    _ => tok.count(&prompt)?,
+                };
                 req.prompt = Some(prompt);
                 n
             }
@@ -285,6 +301,9 @@ fn base_request(item: &Item, opts: &SampleOpts) -> Request {
         prefix: item.prefix.clone(),
         expected: item.expected.clone(),
         params,
+        at_ms: item.at_ms,
+        session: item.session.clone(),
+        turn: item.turn,
         ..Default::default()
     }
 }

@@ -26,6 +26,8 @@ pub struct TokenCounter {
     fast: Option<FastIds>,
     /// Special tokens the post-processor adds to a single sequence (a BOS, say).
     post_added_tokens: u32,
+    /// [`TokenCounter::word_tokens`], found once.
+    words: std::sync::OnceLock<Vec<Box<str>>>,
 }
 
 impl TokenCounter {
@@ -44,7 +46,15 @@ impl TokenCounter {
         let added = tok.get_added_tokens_decoder();
         let min_added = added.keys().copied().min().unwrap_or(u32::MAX);
         let plain_vocab_size = (tok.get_vocab_size(false) as u32).min(min_added);
-        Ok(TokenCounter { name: name.to_string(), tok, template, plain_vocab_size, fast, post_added_tokens })
+        Ok(TokenCounter {
+            name: name.to_string(),
+            tok,
+            template,
+            plain_vocab_size,
+            fast,
+            post_added_tokens,
+            words: std::sync::OnceLock::new(),
+        })
     }
 
     /// `--tokenizer`: a `tokenizer.json` (or `.json.gz`) file, a directory holding one, or a
@@ -88,7 +98,6 @@ impl TokenCounter {
         self.fast.is_some()
     }
 
-    #[cfg(test)]
     pub fn fast_split_kind(&self) -> Option<&'static str> {
         self.fast.as_ref().map(FastIds::split_kind)
     }
@@ -143,6 +152,50 @@ impl TokenCounter {
     pub fn count_chat(&self, messages: &[Message]) -> Result<u32> {
         let text = self.render_chat(messages)?;
         Ok(self.encode_ids(&text, false)?.len() as u32)
+    }
+
+    /// The "word tokens" trace prompts are built from (see `trace.rs`): ordinary vocabulary
+    /// entries that are a space (byte-level `Ġ`, SentencePiece `▁`) followed by 1 to 12 ASCII
+    /// letters, as text (` the`), in id order. On the fast path each is checked to encode back to
+    /// itself alone.
+    pub fn word_tokens(&self) -> &[Box<str>] {
+        self.words.get_or_init(|| self.find_word_tokens())
+    }
+
+    fn find_word_tokens(&self) -> Vec<Box<str>> {
+        let mut out = Vec::new();
+        for id in 0..self.plain_vocab_size {
+            let Some(t) = self.tok.id_to_token(id) else { continue };
+            let Some(rest) = t.strip_prefix('Ġ').or_else(|| t.strip_prefix('▁')) else { continue };
+            if rest.is_empty() || rest.len() > 12 || !rest.bytes().all(|b| b.is_ascii_alphabetic()) {
+                continue;
+            }
+            let word = format!(" {rest}");
+            if self.fast.is_some() && !self.encode_ids(&word, false).is_ok_and(|ids| ids == [id]) {
+                continue;
+            }
+            out.push(word.into_boxed_str());
+        }
+        out
+    }
+
+    /// The word tokens when strings of them are known to encode exactly (see
+    /// [`TokenCounter::words_concatenate_exactly`]) and there are enough of them to draw from.
+    pub fn exact_words(&self) -> Option<&[Box<str>]> {
+        let words = self.word_tokens();
+        (words.len() >= 256 && self.words_concatenate_exactly()).then_some(words)
+    }
+
+    /// True when any string of word tokens encodes to exactly those tokens: the fast path with
+    /// one of the proven byte-level splits (each ` letters` run is one pre-token) and no added
+    /// token that letters and spaces alone could spell.
+    pub fn words_concatenate_exactly(&self) -> bool {
+        self.fast_split_kind() == Some("dfa")
+            && self
+                .tok
+                .get_added_tokens_decoder()
+                .values()
+                .all(|t| !t.content.chars().all(|c| c == ' ' || c.is_ascii_alphabetic()))
     }
 
     /// Number of ordinary (non-special) token ids, `0..n`, for synthetic prompts.

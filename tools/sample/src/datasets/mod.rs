@@ -10,10 +10,13 @@ use sb_records::Api;
 use serde_json::{Map, Value};
 
 pub mod alpaca;
+pub mod azure_llm;
+pub mod burstgpt;
 pub mod humaneval;
 pub mod longbench;
 pub mod loogle;
 pub mod mmlu;
+pub mod mooncake;
 pub mod mt_bench;
 pub mod natural_questions;
 pub mod openchat;
@@ -39,6 +42,12 @@ pub struct Item {
     pub source: String,
     /// vLLM sonnet: the completions prompt is the chat-templated text.
     pub template_for_completions: bool,
+    /// Traces: arrival offset, ms; a session and turn of their own (not grouped in a `Unit`,
+    /// so that turns stay in arrival order); the prompt's recipe, built when written.
+    pub at_ms: Option<f64>,
+    pub session: Option<String>,
+    pub turn: Option<u32>,
+    pub synth: Option<crate::trace::Synth>,
 }
 
 /// What sampling draws: one request, or a whole multi-turn conversation (`items` are its turns).
@@ -82,6 +91,8 @@ pub struct DatasetOpts {
     /// Number of units synthetic datasets generate.
     pub n: Option<usize>,
     pub seed: u64,
+    /// Window, scaling and block size of trace datasets.
+    pub trace: crate::trace::TraceArgs,
 }
 
 /// What a dataset's loader gets.
@@ -106,6 +117,10 @@ pub trait Dataset: Sync {
     fn flags(&self) -> &'static str;
     /// Every candidate unit, in dataset order, untokenized (synthetic datasets may tokenize).
     fn load(&self, ctx: &LoadCtx) -> Result<Vec<Unit>>;
+    /// A timed trace: kept in file order (never shuffled), `-n` is the first n of the window.
+    fn is_trace(&self) -> bool {
+        false
+    }
 }
 
 pub static ALL: &[&dyn Dataset] = &[
@@ -122,6 +137,9 @@ pub static ALL: &[&dyn Dataset] = &[
     &qmsum::Qmsum,
     &openchat::OpenChat,
     &mt_bench::MtBench,
+    &mooncake::Mooncake,
+    &azure_llm::AzureLlm,
+    &burstgpt::BurstGpt,
 ];
 
 /// Finds a dataset by name or alias.
@@ -132,6 +150,7 @@ pub fn find(name: &str) -> Option<&'static dyn Dataset> {
         "openchat-sharegpt4" => "openchat",
         "mtbench" => "mt-bench",
         "synthetic" => "random",
+        "azure" | "azure-llm-2023" => "azure-llm",
         other => other,
     };
     ALL.iter().copied().find(|d| d.name() == canonical)

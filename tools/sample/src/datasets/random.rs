@@ -1,16 +1,21 @@
-//! Synthetic random prompts (vLLM `random`, inference-perf `random`): random ordinary token ids
-//! of the drawn length, decoded to text, re-encoded and corrected until the text has exactly
-//! that many tokens. Output lengths are drawn too and sent with `ignore_eos`, as vLLM does for
-//! its random dataset, so the server generates exactly `max_tokens`.
+//! Synthetic random prompts (vLLM `random`, inference-perf `random`) of exactly the drawn number
+//! of tokens. For byte-level BPE tokenizers (GPT-2, Llama 3, Qwen: `TokenCounter::exact_words`)
+//! a prompt is random "word tokens" of the vocabulary (` the`, ` Paris`), whose strings encode
+//! to exactly those tokens, so nothing is re-encoded. Other tokenizers get random ordinary token
+//! ids, decoded to text, re-encoded and corrected until the text has that many tokens (vLLM's
+//! `gen_prompt_decode_to_target_len`). Output lengths are drawn too and sent with `ignore_eos`,
+//! as vLLM does for its random dataset, so the server generates exactly `max_tokens`.
 
 use super::{Dataset, Item, LoadCtx, Task, Unit};
 use crate::lengths::LenDist;
 use crate::tokenizer::TokenCounter;
+use crate::trace::{Synth, WordTable};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde_json::{json, Map};
+use std::sync::Arc;
 
 pub struct Random;
 
@@ -42,14 +47,19 @@ impl Dataset for Random {
         let input = ctx.opts.input_len.unwrap_or(DEFAULT_INPUT);
         let output = ctx.opts.output_len.unwrap_or(DEFAULT_OUTPUT);
         let n = ctx.opts.n.unwrap_or(DEFAULT_N);
+        if ctx.tok.exact_words().is_some() {
+            return word_units(ctx, input, output, n);
+        }
         // vLLM's --random-prefix-len: one random prefix in front of every prompt.
         let prefix = match ctx.opts.prefix_len {
             Some(p) if p > 0 => Some(random_text(ctx.tok, p, &mut unit_rng(ctx.opts.seed, 5, 0))?),
             _ => None,
         };
+        let bar = crate::progress::Bar::start("synthesizing random prompts", n as u64);
         (0..n)
             .into_par_iter()
             .map(|i| {
+                bar.inc(1);
                 let mut rng = unit_rng(ctx.opts.seed, 1, i as u64);
                 let in_len = input.sample(&mut rng);
                 let out_len = output.sample(&mut rng);
@@ -73,6 +83,42 @@ impl Dataset for Random {
     }
 }
 
+/// The id of the shared prefix's block in [`Synth`] (outside the 48 bits trace ids use).
+const PREFIX_BLOCK: u64 = 0xffff_ffff_ffff;
+
+/// Random prompts of word tokens (see `trace.rs`), for tokenizers that encode strings of them
+/// exactly: the prompt is built when written and never re-encoded, so 20,000 prompts of 2,048
+/// tokens take seconds, not minutes (decoding random ids and re-encoding until the length fits
+/// was 98% of the time). The prefix is one block shared by every prompt.
+fn word_units(ctx: &LoadCtx, input: LenDist, output: LenDist, n: usize) -> Result<Vec<Unit>> {
+    let table = Arc::new(WordTable::new(ctx.tok, ctx.api)?);
+    let prefix_len = ctx.opts.prefix_len.unwrap_or(0);
+    Ok((0..n)
+        .map(|i| {
+            let mut rng = unit_rng(ctx.opts.seed, 1, i as u64);
+            let in_len = input.sample(&mut rng);
+            let out_len = output.sample(&mut rng);
+            let mut params = Map::new();
+            params.insert("ignore_eos".into(), json!(true));
+            Unit::one(Item {
+                max_tokens: Some(out_len),
+                params,
+                prefix: (prefix_len > 0).then(|| "random-prefix".to_string()),
+                source: format!("random:{i}"),
+                synth: Some(Synth {
+                    table: table.clone(),
+                    seed: ctx.opts.seed,
+                    row: i as u64,
+                    hash_ids: if prefix_len > 0 { vec![PREFIX_BLOCK] } else { Vec::new() },
+                    block_tokens: prefix_len.max(1),
+                    input_tokens: prefix_len + in_len.max(1) + table.overhead_tokens,
+                }),
+                ..Default::default()
+            })
+        })
+        .collect())
+}
+
 /// A generator of its own for unit `i`: units can be built in parallel and still come out the
 /// same for a seed. `stream` keeps different uses of one seed apart.
 pub fn unit_rng(seed: u64, stream: u64, i: u64) -> ChaCha8Rng {
@@ -87,6 +133,9 @@ pub fn random_text(tok: &TokenCounter, len_tokens: u32, rng: &mut ChaCha8Rng) ->
     let vocab = tok.plain_vocab_size();
     if vocab == 0 {
         bail!("tokenizer {} has no ordinary tokens to draw from", tok.name);
+    }
+    if let Some(words) = tok.exact_words() {
+        return Ok((0..len_tokens).map(|_| &*words[rng.random_range(0..words.len())]).collect());
     }
     let target = len_tokens as usize;
     let mut ids: Vec<u32> = (0..target).map(|_| rng.random_range(0..vocab)).collect();
