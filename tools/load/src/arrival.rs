@@ -113,7 +113,7 @@ impl Stage {
             Process::Burst => bail!("a stage needs a rate ({spec:?}); e.g. poisson:20@30s"),
             _ => {}
         }
-        Ok(Stage { process, duration: Some(parse_duration(d)?) })
+        Ok(Stage { process, duration: Some(parse_positive_duration(d)?) })
     }
 }
 
@@ -126,27 +126,14 @@ impl fmt::Display for Stage {
     }
 }
 
-/// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds.
+/// A duration in the grammar every servebench tool shares (`sb_cli::duration`).
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num.trim().parse().with_context(|| format!("bad duration {s:?}; expected e.g. 500ms, 30s, 2m, 1h"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        bail!("bad duration {s:?}: must not be negative");
-    }
-    Ok(Duration::from_secs_f64(v * scale))
+    sb_cli::parse_duration(s).map_err(anyhow::Error::msg)
+}
+
+/// A duration that must be more than zero (a stage, a timeout, a run length).
+pub fn parse_positive_duration(s: &str) -> Result<Duration> {
+    sb_cli::parse_positive_duration(s).map_err(anyhow::Error::msg)
 }
 
 /// Where a request falls in the schedule.
@@ -273,6 +260,8 @@ mod tests {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(Stage::parse("poisson:2@0s").is_err());
     }
 
     #[test]

@@ -33,16 +33,35 @@ pub struct ClientOptions {
     /// PEM file of CA certificates to trust for `https` instead of the public web roots (a
     /// server behind a private CA).
     pub ca_cert: Option<String>,
+    /// Which length field a chat request carries.
+    pub chat_max_tokens: ChatMaxTokens,
+}
+
+/// The output-length field(s) of a chat request. vLLM reads either; `transformers serve`
+/// ignores `max_completion_tokens` and generates its default 1,024 tokens, so both are sent
+/// unless the user says otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChatMaxTokens {
+    /// `max_completion_tokens` and `max_tokens`, with the same value.
+    #[default]
+    Both,
+    /// `max_completion_tokens` only (OpenAI's current name; what vLLM bench serve sends).
+    MaxCompletionTokens,
+    /// `max_tokens` only (the older name).
+    MaxTokens,
 }
 
 pub struct LoadClient {
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The base URL, without a trailing `/` or `/v1`.
+    base: String,
     completions_uri: Uri,
     chat_uri: Uri,
     headers: HeaderMap,
     model: String,
     stream: bool,
     include_usage: bool,
+    chat_max_tokens: ChatMaxTokens,
 }
 
 /// Largest part of an error response body kept in the `error` field.
@@ -64,17 +83,34 @@ impl LoadClient {
 
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &opts.api_key {
+        let explicit_auth = opts.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        if explicit_auth && opts.api_key.is_some() {
+            eprintln!(
+                "sb-load: the Authorization given with --header replaces the API key from the environment (neither value is shown)"
+            );
+        }
+        if let Some(key) = opts.api_key.as_ref().filter(|_| !explicit_auth) {
             let mut v =
                 HeaderValue::from_str(&format!("Bearer {key}")).context("the API key is not a valid header value")?;
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
+        let mut explicit = HeaderMap::new();
         for (name, value) in &opts.headers {
-            let n = HeaderName::from_bytes(name.as_bytes()).with_context(|| format!("bad header name {name:?}"))?;
-            let v = HeaderValue::from_str(value).with_context(|| format!("bad value for header {name:?}"))?;
-            headers.append(n, v);
+            // The value is never echoed: it may be a token.
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .with_context(|| format!("bad --header name {:?}", sb_cli::printable(name)))?;
+            let mut v = HeaderValue::from_str(value)
+                .with_context(|| format!("bad value for --header {n} (the value is not shown)"))?;
+            v.set_sensitive(true);
+            explicit.append(n, v);
         }
+        // An explicit header replaces ours (one Authorization, never two), repeated names are
+        // all sent.
+        for name in explicit.keys() {
+            headers.remove(name);
+        }
+        headers.extend(explicit);
 
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
@@ -91,13 +127,50 @@ impl LoadClient {
             .build(https);
         Ok(LoadClient {
             http: client,
+            base: base.to_string(),
             completions_uri: uri(Api::Completions.path())?,
             chat_uri: uri(Api::Chat.path())?,
             headers,
             model: opts.model,
             stream: opts.stream,
             include_usage: opts.include_usage,
+            chat_max_tokens: opts.chat_max_tokens,
         })
+    }
+
+    /// `GET <base><path>` as JSON, within `timeout`; the error says what went wrong in one line.
+    pub async fn get_json(&self, path: &str, timeout: Duration) -> std::result::Result<serde_json::Value, String> {
+        let uri: Uri = format!("{}{path}", self.base).parse().map_err(|e| format!("{path}: {e}"))?;
+        let mut request = hyper::Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = uri;
+        for (name, value) in &self.headers {
+            if name != CONTENT_TYPE {
+                request.headers_mut().append(name, value.clone());
+            }
+        }
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| sb_cli::printable(&error_chain(&e)))?;
+            let status = response.status();
+            let body = response.into_body().collect().await.map_err(|e| error_chain(&e))?.to_bytes();
+            if !status.is_success() {
+                return Err(http_error_text(status.as_u16(), &body[..body.len().min(ERROR_BODY_BYTES)]));
+            }
+            serde_json::from_slice(&body).map_err(|e| format!("HTTP {} but not JSON: {e}", status.as_u16()))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {:.0} s", timeout.as_secs_f64())),
+        }
+    }
+
+    /// The model name sent in every request.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Sets the model name (when it was looked up from `/v1/models`).
+    pub fn set_model(&mut self, model: String) {
+        self.model = model;
     }
 
     /// The JSON body for `req`; `messages` replaces the request's own for a multi-turn session
@@ -108,11 +181,11 @@ impl LoadClient {
         let mut ser = serde_json::Serializer::new(&mut buf);
         let mut map = ser.serialize_map(None)?;
         map.serialize_entry("model", &self.model)?;
-        let length_key = match req.api {
+        let length_keys: &[&str] = match req.api {
             Api::Completions => {
                 let prompt = req.prompt.as_deref().with_context(|| format!("request {:?} has no prompt", req.id))?;
                 map.serialize_entry("prompt", prompt)?;
-                "max_tokens"
+                &["max_tokens"]
             }
             Api::Chat => {
                 let messages = messages
@@ -120,11 +193,17 @@ impl LoadClient {
                     .with_context(|| format!("chat request {:?} has no messages", req.id))?;
                 map.serialize_entry("messages", messages)?;
                 // vLLM `bench serve` uses the non-deprecated chat name.
-                "max_completion_tokens"
+                match self.chat_max_tokens {
+                    ChatMaxTokens::Both => &["max_completion_tokens", "max_tokens"],
+                    ChatMaxTokens::MaxCompletionTokens => &["max_completion_tokens"],
+                    ChatMaxTokens::MaxTokens => &["max_tokens"],
+                }
             }
         };
         if let Some(n) = req.max_tokens {
-            map.serialize_entry(length_key, &n)?;
+            for key in length_keys {
+                map.serialize_entry(key, &n)?;
+            }
         }
         map.serialize_entry("stream", &self.stream)?;
         if self.stream && self.include_usage {
@@ -133,7 +212,7 @@ impl LoadClient {
         for (k, v) in &req.params {
             let ours = matches!(k.as_str(), "model" | "prompt" | "messages" | "stream")
                 || (k == "stream_options" && self.stream && self.include_usage)
-                || (req.max_tokens.is_some() && k == length_key);
+                || (req.max_tokens.is_some() && length_keys.contains(&k.as_str()));
             if !ours {
                 map.serialize_entry(k, v)?;
             }
@@ -171,7 +250,7 @@ impl LoadClient {
             Err(e) => {
                 rec.done_ns = clock.now_ns();
                 rec.status = if e.is_connect() { Status::ConnectError } else { Status::StreamCut };
-                rec.error = Some(error_chain(&e));
+                rec.error = Some(sb_cli::printable(&error_chain(&e)));
                 return;
             }
         };
@@ -202,7 +281,7 @@ impl LoadClient {
             match collected {
                 Err(e) => {
                     rec.status = Status::StreamCut;
-                    rec.error = Some(format!("response body cut: {}", error_chain(&e)));
+                    rec.error = Some(format!("response body cut: {}", sb_cli::printable(&error_chain(&e))));
                 }
                 Ok(all) => match classify_chunk(&all.to_bytes(), text) {
                     Ok(info) => {
@@ -211,7 +290,7 @@ impl LoadClient {
                         rec.finish_reason = info.finish_reason;
                         if let Some(err) = info.error {
                             rec.status = Status::InvalidResponse;
-                            rec.error = Some(format!("server error: {err}"));
+                            rec.error = Some(sb_cli::printable(&format!("server error: {err}")));
                         } else if !info.has_choices {
                             rec.status = Status::InvalidResponse;
                             rec.error = Some("response has no choices".into());
@@ -219,7 +298,7 @@ impl LoadClient {
                     }
                     Err(e) => {
                         rec.status = Status::InvalidResponse;
-                        rec.error = Some(e);
+                        rec.error = Some(sb_cli::printable(&e));
                     }
                 },
             }
@@ -227,70 +306,128 @@ impl LoadClient {
         }
 
         let mut sse = SseSplitter::default();
-        let mut done = false;
-        let mut failure: Option<(Status, String)> = None;
+        let mut stream = StreamState { api, done: false, failure: None, events: 0, head: Vec::new() };
         let mut text = text;
+        let mut cut = None;
         loop {
             let frame = match body.frame().await {
                 None => break,
                 Some(Err(e)) => {
-                    failure = Some((Status::StreamCut, format!("stream cut: {}", error_chain(&e))));
+                    cut = Some(format!("stream cut: {}", error_chain(&e)));
                     break;
                 }
                 Some(Ok(frame)) => frame,
             };
             let Ok(data) = frame.into_data() else { continue };
             let at_ns = clock.now_ns();
-            sse.push(&data, |payload| {
-                if done || failure.is_some() {
-                    return;
-                }
-                if payload == b"[DONE]" {
-                    done = true;
-                    return;
-                }
-                let scanned = if text.is_none() { scan_chunk(payload, api) } else { None };
-                let info = match scanned {
-                    Some(info) => Ok(info),
-                    None => classify_chunk(payload, text.as_deref_mut()),
-                };
-                match info {
-                    Ok(info) => {
-                        if info.has_choices {
-                            rec.first_chunk_ns.get_or_insert(at_ns);
-                            rec.end_ns = Some(at_ns);
-                            rec.chunks_ns.push(at_ns - rec.sent_ns);
-                        }
-                        if info.has_token {
-                            rec.first_token_ns.get_or_insert(at_ns);
-                        }
-                        if info.usage.is_some() {
-                            rec.usage = info.usage;
-                        }
-                        if info.finish_reason.is_some() {
-                            rec.finish_reason = info.finish_reason;
-                        }
-                        if let Some(err) = info.error {
-                            failure = Some((Status::InvalidResponse, format!("server error in stream: {err}")));
-                        }
-                    }
-                    Err(e) => failure = Some((Status::InvalidResponse, e)),
-                }
-            });
+            if stream.head.len() < ERROR_BODY_BYTES {
+                stream.head.extend_from_slice(&data[..data.len().min(ERROR_BODY_BYTES - stream.head.len())]);
+            }
+            sse.push(&data, |payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
         }
         rec.done_ns = clock.now_ns();
-        if let Some((status, error)) = failure {
-            rec.status = status;
-            rec.error = Some(error);
-        } else if !done {
-            rec.status = Status::StreamCut;
-            rec.error = Some(format!(
-                "stream ended without [DONE] after {} chunks{}",
-                rec.chunks_ns.len(),
-                if sse.has_pending() { " (mid-event)" } else { "" }
-            ));
+        if cut.is_none() {
+            // A clean end of the body completes a last event whose blank line never came.
+            let at_ns = rec.done_ns;
+            sse.finish(|payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
+        }
+        let (status, error) = match (stream.failure.take(), cut) {
+            (Some(failure), _) => failure,
+            (None, Some(cut)) => (Status::StreamCut, cut),
+            (None, None) if stream.done => return,
+            (None, None) if stream.events == 0 && !stream.head.is_empty() && !looks_like_sse(&stream.head) => (
+                Status::InvalidResponse,
+                format!("the 200 response is not an event stream: {}", String::from_utf8_lossy(&stream.head).trim()),
+            ),
+            // Some servers (transformers serve) end a complete stream without `[DONE]`: once a
+            // choice has carried its finish_reason, the body's clean end is the end of the
+            // stream, as vLLM bench serve takes it.
+            (None, None) if rec.finish_reason.is_some() && !sse.has_pending() => {
+                STREAMS_WITHOUT_DONE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            (None, None) => (
+                Status::StreamCut,
+                format!(
+                    "stream ended without [DONE] or a finish_reason after {} chunks{}",
+                    rec.chunks_ns.len(),
+                    if sse.has_pending() { " (mid-event)" } else { "" }
+                ),
+            ),
+        };
+        rec.status = status;
+        rec.error = Some(sb_cli::printable(&error));
+    }
+}
+
+/// Streams that ended cleanly after a finish_reason but without `[DONE]`, taken as complete
+/// (the run record and the summary line say how many).
+pub static STREAMS_WITHOUT_DONE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What one streamed response has said so far.
+struct StreamState {
+    api: Api,
+    /// `data: [DONE]` arrived.
+    done: bool,
+    /// The first thing wrong with the stream; later events are not read.
+    failure: Option<(Status, String)>,
+    /// Events seen (any payload).
+    events: usize,
+    /// The first bytes of the body, for an error message when it is not a stream at all.
+    head: Vec<u8>,
+}
+
+impl StreamState {
+    fn event(&mut self, payload: &[u8], at_ns: u64, rec: &mut ResultRecord, text: Option<&mut String>) {
+        self.events += 1;
+        if self.done || self.failure.is_some() {
+            return;
+        }
+        if payload == b"[DONE]" {
+            self.done = true;
+            return;
+        }
+        // The fast scan finds what timing needs; a chunk it accepts must still be JSON, or the
+        // server sent something we cannot vouch for.
+        let scanned = if text.is_none() { scan_chunk(payload, self.api).filter(|_| is_json(payload)) } else { None };
+        let info = match scanned {
+            Some(info) => Ok(info),
+            None => classify_chunk(payload, text),
+        };
+        match info {
+            Ok(info) => {
+                if info.has_choices {
+                    rec.first_chunk_ns.get_or_insert(at_ns);
+                    rec.end_ns = Some(at_ns);
+                    rec.chunks_ns.push(at_ns - rec.sent_ns);
+                }
+                if info.has_token {
+                    rec.first_token_ns.get_or_insert(at_ns);
+                }
+                if info.usage.is_some() {
+                    rec.usage = info.usage;
+                }
+                if info.finish_reason.is_some() {
+                    rec.finish_reason = info.finish_reason;
+                }
+                if let Some(err) = info.error {
+                    self.failure = Some((Status::InvalidResponse, format!("server error in stream: {err}")));
+                }
+            }
+            Err(e) => self.failure = Some((Status::InvalidResponse, e)),
         }
     }
+}
+
+/// Whether a body starts like server-sent events (a field line or a comment).
+fn looks_like_sse(head: &[u8]) -> bool {
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).map_or(&head[..0], |i| &head[i..]);
+    [&b"data:"[..], b":", b"event:", b"id:", b"retry:"].iter().any(|p| start.starts_with(p))
+}
+
+/// A full (allocation-free) JSON syntax check.
+fn is_json(payload: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
 }
 
 /// A TLS client configuration that trusts exactly the CA certificates in `path` (PEM).
@@ -315,10 +452,19 @@ fn private_ca_config(path: &str) -> Result<rustls::ClientConfig> {
 fn http_error_text(code: u16, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);
     // OpenAI-style servers answer `{"error": {"message": ...}}` (vLLM: `{"object":"error","message":...}`).
+    // FastAPI servers (transformers serve) answer `{"detail": "..."}`, or a list of details.
     let message = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("error").or(v.get("message").map(|_| &v)).map(crate::sse::error_text))
+        .and_then(|v| {
+            v.get("error").or(v.get("message").map(|_| &v)).map(crate::sse::error_text).or_else(|| {
+                v.get("detail").map(|d| match d {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            })
+        })
         .unwrap_or_else(|| body.trim().to_string());
+    let message = sb_cli::printable(&message);
     if message.is_empty() {
         format!("HTTP {code}")
     } else {
@@ -354,6 +500,7 @@ mod tests {
             stream,
             include_usage: true,
             ca_cert: None,
+            chat_max_tokens: ChatMaxTokens::Both,
         })
     }
 
@@ -395,6 +542,7 @@ mod tests {
         let b: Value = serde_json::from_slice(&c.body(&req, Some(&history)).unwrap()).unwrap();
         assert_eq!(b["messages"].as_array().unwrap().len(), 3);
         assert_eq!(b["max_completion_tokens"], 3);
+        assert_eq!(b["max_tokens"], 3, "both length fields (transformers serve reads only max_tokens)");
         assert_eq!(b["stream"], false);
         assert!(b.get("stream_options").is_none());
     }
@@ -418,5 +566,10 @@ mod tests {
         );
         assert_eq!(http_error_text(502, b"bad gateway\n"), "HTTP 502: bad gateway");
         assert_eq!(http_error_text(500, b""), "HTTP 500");
+        assert_eq!(
+            http_error_text(400, br#"{"detail": "Server is pinned to '/tmp/qwen'; requested 'nope'."}"#),
+            "HTTP 400: Server is pinned to '/tmp/qwen'; requested 'nope'."
+        );
+        assert_eq!(http_error_text(500, b"\x1b[2Jboom"), "HTTP 500: \\x1b[2Jboom");
     }
 }

@@ -24,10 +24,20 @@ pub fn spawn_reader(input: Input) -> mpsc::Receiver<Vec<InputItem>> {
             crate::output::yield_to_event_loop();
             let mut reader = input.records();
             let mut batch = Vec::with_capacity(BATCH);
-            while let Some(item) = reader.next_of::<Request>() {
-                let item = item.map_err(|e| e.to_string()).and_then(|req| match check(&req) {
-                    Ok(()) => Ok(req),
-                    Err(why) => Err(reader.error_here(why).to_string()),
+            let mut ids = IdLines::default();
+            let mut said_plain = false;
+            while let Some(item) = reader.next_request() {
+                let item = item.map_err(|e| e.to_string()).and_then(|(req, assumed)| {
+                    if assumed && !said_plain {
+                        said_plain = true;
+                        eprintln!(
+                            "sb-load: note: {}:{}: a line without \"kind\" is taken as a request (v1); a missing \"id\" is line-<N>, a missing \"api\" is chat when there are \"messages\"",
+                            reader.name(),
+                            reader.line()
+                        );
+                    }
+                    check(&req).and_then(|()| ids.first(&req.id, reader.line())).map_err(|why| reader.error_here(why).to_string())?;
+                    Ok(req)
                 });
                 let stop = item.is_err();
                 batch.push(item);
@@ -45,6 +55,34 @@ pub fn spawn_reader(input: Input) -> mpsc::Receiver<Vec<InputItem>> {
         })
         .expect("spawn reader thread");
     rx
+}
+
+/// Where each request id of the stream was first seen, to refuse a repeated id (two results
+/// with one id could not be told apart downstream). Keyed by a 64-bit hash of the id, so memory
+/// is 16 bytes a request however long the ids; a false alarm needs two ids of one stream to
+/// collide in 64 bits (about 1 in 10^8 for a stream of a million requests).
+#[derive(Default)]
+struct IdLines {
+    seen: std::collections::HashMap<u64, u64>,
+}
+
+impl IdLines {
+    fn first(&mut self, id: &str, line: u64) -> Result<(), String> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        match self.seen.entry(h.finish()) {
+            std::collections::hash_map::Entry::Occupied(first) => Err(format!(
+                "request id {:?} repeats the id of line {} (ids must be unique within a stream)",
+                sb_cli::printable(id),
+                first.get()
+            )),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(line);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What a request needs before it can be sent; refused with the line number otherwise.
@@ -96,5 +134,42 @@ mod tests {
     fn malformed_json_names_the_line() {
         let got = read_all("{\"kind\":\"request\",\"v\":1,\"id\":\"a\",\"prompt\":\"x\"}\n{oops\n");
         assert!(got[1].as_ref().unwrap_err().starts_with("req.ndjson:2: "));
+    }
+
+    #[test]
+    fn a_repeated_id_is_an_input_error_naming_both_lines() {
+        let text = concat!(
+            "{\"kind\":\"request\",\"v\":1,\"id\":\"a\",\"prompt\":\"x\"}\n",
+            "{\"kind\":\"request\",\"v\":1,\"id\":\"b\",\"prompt\":\"x\"}\n",
+            "\n",
+            "{\"kind\":\"request\",\"v\":1,\"id\":\"a\",\"prompt\":\"y\"}\n",
+        );
+        let got = read_all(text);
+        assert_eq!(got.len(), 3);
+        let err = got[2].as_ref().unwrap_err();
+        assert!(err.starts_with("req.ndjson:4: "), "{err}");
+        assert!(err.contains("repeats the id of line 1"), "{err}");
+    }
+
+    #[test]
+    fn plain_jsonl_lines_are_requests_with_ids_from_their_line_numbers() {
+        let text = concat!(
+            "{\"prompt\": \"hi\", \"max_tokens\": 4}\n",
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}], \"id\": 7, \"tags\": {\"conc\": 8}}\n",
+            "{\"kind\":\"request\",\"v\":1,\"id\":\"c\",\"prompt\":\"x\"}\n",
+            "{\"kind\":\"result\",\"v\":1,\"id\":\"d\"}\n",
+        );
+        let got = read_all(text);
+        let ok: Vec<&Request> = got.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(ok.len(), 3);
+        assert_eq!((ok[0].id.as_str(), ok[0].api, ok[0].max_tokens), ("line-1", Api::Completions, Some(4)));
+        assert_eq!((ok[1].id.as_str(), ok[1].api), ("7", Api::Chat));
+        assert_eq!(ok[1].tags.get("conc").map(String::as_str), Some("8"));
+        let err = got[3].as_ref().unwrap_err();
+        assert!(err.starts_with("req.ndjson:4: ") && err.contains("found a result record"), "{err}");
+        // Neither a record nor a request: refused, naming the line.
+        let got = read_all("{\"text\": \"no prompt\"}\n");
+        let err = got[0].as_ref().unwrap_err();
+        assert!(err.contains("req.ndjson:1:") && err.contains("no \"prompt\" or \"messages\""), "{err}");
     }
 }

@@ -5,16 +5,19 @@ mod alarm;
 mod arrival;
 mod client;
 mod input;
+mod limits;
 mod output;
+mod probe;
 mod progress;
 mod run;
 mod schedule;
 mod session;
+mod spool;
 mod sse;
 mod tokens;
 
 use anyhow::{bail, Context, Result};
-use arrival::{parse_duration, Process, Stage};
+use arrival::{parse_duration, parse_positive_duration, Process, Stage};
 use clap::Parser;
 use client::ClientOptions;
 use run::RunOptions;
@@ -54,18 +57,20 @@ number; requests already sent are still recorded); 130 stopped by SIGINT/SIGTERM
 struct Args {
     /// Base URL of the server (http or https); `/v1/completions` or `/v1/chat/completions` is
     /// appended according to each request's `api`.
-    #[arg(long, env = "SB_LOAD_URL")]
+    #[arg(long, env = "SB_LOAD_URL", hide_env_values = true)]
     url: String,
 
-    /// Model name sent in every request.
+    /// Model name sent in every request (default: the server's first model, from GET /v1/models,
+    /// as vLLM bench serve does).
     #[arg(long)]
-    model: String,
+    model: Option<String>,
 
     /// Arrival process: inf (all at once), R or constant:R (evenly spaced, R req/s),
     /// poisson:R, gamma:R:BURSTINESS (vLLM's burstiness: 1 = Poisson, <1 burstier),
-    /// trace[:SPEED] (replay each request's at_ms).
-    #[arg(long, default_value = "inf", conflicts_with = "stage", help_heading = "Load")]
-    rate: String,
+    /// trace[:SPEED] (replay each request's at_ms). Note: a bare R is constant; vLLM's
+    /// --request-rate R is Poisson (poisson:R, or --request-rate below).
+    #[arg(long, conflicts_with = "stage", help_heading = "Load")]
+    rate: Option<String>,
 
     /// A stage PROCESS@DURATION (e.g. poisson:20@30s); repeat for a staged run. Results carry
     /// the stage index.
@@ -122,6 +127,12 @@ struct Args {
     #[arg(long, help_heading = "Requests")]
     no_stream: bool,
 
+    /// The output-length field(s) of a chat request: both (max_completion_tokens and
+    /// max_tokens; vLLM reads either, some servers only max_tokens), max-completion-tokens
+    /// (vLLM bench serve's choice) or max-tokens.
+    #[arg(long, value_enum, default_value = "both", value_name = "FIELD", help_heading = "Requests")]
+    chat_max_tokens: client::ChatMaxTokens,
+
     /// Do not ask for `stream_options.include_usage` (for servers that refuse it).
     #[arg(long, help_heading = "Requests")]
     no_usage: bool,
@@ -151,7 +162,8 @@ struct Args {
     #[arg(long, default_value_t = 0.0, value_name = "FRACTION", help_heading = "Checks")]
     max_error_rate: f64,
 
-    /// After SIGINT/SIGTERM, how long requests in flight may finish before being cancelled.
+    /// After SIGINT/SIGTERM, how long requests in flight may finish before being cancelled
+    /// (0s: cancel them at once).
     #[arg(long, default_value = "10s", value_name = "DURATION", help_heading = "Checks")]
     grace: String,
 
@@ -170,18 +182,92 @@ struct Args {
     #[arg(long, help_heading = "Run")]
     spin: bool,
 
+    /// vLLM bench serve's --request-rate: Poisson arrivals at R req/s (gamma with --burstiness),
+    /// or inf (the default there and here).
+    #[arg(long, value_name = "R", conflicts_with_all = ["rate", "stage"], help_heading = "vLLM-compatible")]
+    request_rate: Option<String>,
+
+    /// vLLM bench serve's --burstiness with --request-rate: the gamma shape of the gaps
+    /// (1 = Poisson, below 1 burstier, above 1 more regular).
+    #[arg(long, value_name = "B", requires = "request_rate", help_heading = "vLLM-compatible")]
+    burstiness: Option<f64>,
+
+    /// vLLM bench serve's --max-concurrency: at most N requests in flight (the same as
+    /// --concurrency).
+    #[arg(long, value_name = "N", conflicts_with = "concurrency", help_heading = "vLLM-compatible")]
+    max_concurrency: Option<usize>,
+
     /// Request records to read (`-` or none: stdin).
     #[arg(value_name = "FILE")]
     input: Option<String>,
 }
 
+/// The arrival process of a run without stages, from --rate or vLLM's --request-rate.
+fn single_process(args: &Args) -> Result<Process> {
+    if let Some(r) = &args.request_rate {
+        let burstiness = args.burstiness.unwrap_or(1.0);
+        if !(burstiness.is_finite() && burstiness > 0.0) {
+            bail!("--burstiness must be a positive number (1 = Poisson), got {burstiness}");
+        }
+        let r = r.trim();
+        if r == "inf" {
+            return Ok(Process::Burst);
+        }
+        let spec = if burstiness == 1.0 { format!("poisson:{r}") } else { format!("gamma:{r}:{burstiness}") };
+        return Process::parse(&spec).context("--request-rate");
+    }
+    let rate = args.rate.as_deref().unwrap_or("inf");
+    let process = Process::parse(rate).context("--rate")?;
+    if let Process::Constant { rate_per_s } = process {
+        eprintln!(
+            "sb-load: constant arrivals at {rate_per_s} req/s (poisson:{rate_per_s} for vLLM's --request-rate {rate_per_s})"
+        );
+    }
+    Ok(process)
+}
+
+/// The command line as the run record keeps it: header values and URL passwords masked.
+fn recorded_command() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut mask_next: Option<&str> = None;
+    for arg in std::env::args() {
+        if let Some(kind) = mask_next.take() {
+            out.push(if kind == "header" { mask_header(&arg) } else { sb_cli::redact_url(&arg) });
+            continue;
+        }
+        match arg.as_str() {
+            "-H" | "--header" => mask_next = Some("header"),
+            "--url" => mask_next = Some("url"),
+            _ => {}
+        }
+        if let Some(h) = arg.strip_prefix("--header=") {
+            out.push(format!("--header={}", mask_header(h)));
+        } else if let Some(h) = arg.strip_prefix("-H").filter(|h| !h.is_empty()) {
+            out.push(format!("-H{}", mask_header(h)));
+        } else if let Some(u) = arg.strip_prefix("--url=") {
+            out.push(format!("--url={}", sb_cli::redact_url(u)));
+        } else {
+            out.push(sb_cli::redact_url(&arg));
+        }
+    }
+    out
+}
+
+fn mask_header(h: &str) -> String {
+    match h.split_once(':') {
+        Some((name, _)) => format!("{}: ***", name.trim()),
+        None => "***".to_string(),
+    }
+}
+
 fn options(args: Args) -> Result<RunOptions> {
     let stages = if args.stage.is_empty() {
-        vec![Stage { process: Process::parse(&args.rate).context("--rate")?, duration: None }]
+        vec![Stage { process: single_process(&args)?, duration: None }]
     } else {
         args.stage.iter().map(|s| Stage::parse(s).context("--stage")).collect::<Result<Vec<_>>>()?
     };
-    if args.concurrency == Some(0) {
+    let concurrency = args.concurrency.or(args.max_concurrency);
+    if concurrency == Some(0) {
         bail!("--concurrency must be at least 1");
     }
     if args.threads == 0 {
@@ -194,14 +280,10 @@ fn options(args: Args) -> Result<RunOptions> {
         None => Warmup::None,
         Some(w) => match w.parse::<u64>() {
             Ok(n) => Warmup::Requests(n),
-            Err(_) => Warmup::Time(parse_duration(w).context("--warmup")?),
+            Err(_) => Warmup::Time(parse_positive_duration(w).context("--warmup")?),
         },
     };
-    let mut headers = Vec::new();
-    for h in &args.headers {
-        let (name, value) = h.split_once(':').with_context(|| format!("bad --header {h:?}; expected 'Name: value'"))?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
+    let headers = args.headers.iter().map(|h| sb_cli::parse_header(h).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
     let mut tags = BTreeMap::new();
     for t in &args.tags {
         let (k, v) = t.split_once('=').with_context(|| format!("bad --tag {t:?}; expected key=value"))?;
@@ -215,22 +297,23 @@ fn options(args: Args) -> Result<RunOptions> {
     Ok(RunOptions {
         plan: Plan {
             stages,
-            concurrency: args.concurrency,
+            concurrency,
             seed: args.seed,
             max_requests: args.max_requests,
-            duration: args.duration.as_deref().map(parse_duration).transpose().context("--duration")?,
+            duration: args.duration.as_deref().map(parse_positive_duration).transpose().context("--duration")?,
             warmup,
             shard: args.shard.as_deref().map(Shard::parse).transpose()?,
-            timeout: parse_duration(&args.timeout).context("--timeout")?,
+            timeout: parse_positive_duration(&args.timeout).context("--timeout")?,
         },
         client: ClientOptions {
             url: args.url,
-            model: args.model,
+            model: args.model.unwrap_or_default(),
             api_key,
             headers,
             stream: !args.no_stream,
             include_usage: !args.no_usage,
             ca_cert: args.ca_cert,
+            chat_max_tokens: args.chat_max_tokens,
         },
         labels: Labels { run, tags },
         tokenizer: args.tokenizer,
@@ -245,6 +328,7 @@ fn options(args: Args) -> Result<RunOptions> {
         },
         threads: args.threads,
         spin: args.spin,
+        command: recorded_command(),
     })
 }
 

@@ -9,7 +9,7 @@ use crate::tokens::ClientTokenizer;
 use hdrhistogram::Histogram;
 use sb_records::{RecordWriter, ResultRecord, Status};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
@@ -38,8 +38,14 @@ pub struct Tally {
     pub last_done_ns: u64,
     /// Measured requests that were sent.
     pub measured_sent: u64,
+    /// Sums over measured sent requests of send lateness and of send-to-done time, for the
+    /// share of time a closed loop's slots waited for the generator.
+    pub lateness_sum_ns: u128,
+    pub busy_sum_ns: u128,
     /// Requests whose server and client output token counts differ.
     pub token_count_mismatches: u64,
+    /// Requests on which the server generated more than max_tokens (it ignored the field).
+    pub exceeded_max_tokens: u64,
     /// Set when stdout failed (e.g. the reader went away); later records were not written.
     pub write_error: Option<String>,
 }
@@ -58,7 +64,10 @@ impl Tally {
             last_sent_ns: 0,
             last_done_ns: 0,
             measured_sent: 0,
+            lateness_sum_ns: 0,
+            busy_sum_ns: 0,
             token_count_mismatches: 0,
+            exceeded_max_tokens: 0,
             write_error: None,
         }
     }
@@ -72,6 +81,17 @@ impl Tally {
         self.results += 1;
         *self.by_status.entry(r.status.as_str()).or_insert(0) += 1;
         self.last_done_ns = self.last_done_ns.max(r.done_ns);
+        if r.exceeded_max_tokens {
+            if self.exceeded_max_tokens == 0 {
+                eprintln!(
+                    "sb-load: warning: the server generated more tokens than asked for on request {:?} ({} > max_tokens {}): it ignores the length field; the run record counts such requests",
+                    sb_cli::printable(&r.id),
+                    r.usage.as_ref().map_or(0, |u| u.completion_tokens),
+                    r.max_tokens.unwrap_or(0)
+                );
+            }
+            self.exceeded_max_tokens += 1;
+        }
         if r.warmup {
             self.warmup += 1;
             return;
@@ -80,7 +100,10 @@ impl Tally {
             return;
         }
         self.measured_sent += 1;
-        self.lateness_us.saturating_record(r.sent_ns.saturating_sub(r.scheduled_ns) / 1000);
+        let late_ns = r.sent_ns.saturating_sub(r.scheduled_ns);
+        self.lateness_us.saturating_record(late_ns / 1000);
+        self.lateness_sum_ns += late_ns as u128;
+        self.busy_sum_ns += r.done_ns.saturating_sub(r.sent_ns) as u128;
         self.first_scheduled_ns = self.first_scheduled_ns.min(r.scheduled_ns);
         self.last_scheduled_ns = self.last_scheduled_ns.max(r.scheduled_ns);
         self.first_sent_ns = self.first_sent_ns.min(r.sent_ns);
@@ -110,21 +133,26 @@ pub fn spawn_writer<W: Write + Send + 'static>(
         .name("sb-load-writer".into())
         .spawn(move || {
             yield_to_event_loop();
-            write_loop(rx, RecordWriter::new(out), opts)
+            let (spool, output) = crate::spool::Spool::start(out);
+            let mut tally = write_loop(rx, &spool, opts);
+            spool.close();
+            let (out, error) = output.join().expect("the output thread panicked");
+            if let (None, Some(e)) = (&tally.write_error, error) {
+                // Failed after the last result was handed over.
+                tally.write_error = Some(crate::spool::describe(&e));
+            }
+            (tally, RecordWriter::new(out))
         })
         .expect("spawn writer thread");
     (tx, handle)
 }
 
-fn write_loop<W: Write>(
-    rx: Receiver<Finished>,
-    mut out: RecordWriter<W>,
-    opts: WriterOptions,
-) -> (Tally, RecordWriter<W>) {
+fn write_loop(rx: Receiver<Finished>, spool: &crate::spool::Spool, opts: WriterOptions) -> Tally {
     let WriterOptions { tokenizer, save_text, broken, warn_lateness_ms } = opts;
     let warn_ns = warn_lateness_ms.map(|ms| (ms * 1e6) as u64);
     let mut warned = false;
     let mut tally = Tally::new();
+    let mut bytes = Vec::with_capacity(1 << 16);
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut batch = 0;
@@ -155,18 +183,22 @@ fn write_loop<W: Write>(
                 warned = true;
             }
             if tally.write_error.is_none() {
-                if let Err(e) = out.write_buffered(f.record.as_ref()) {
-                    tally.write_error = Some(describe_write_error(&e));
+                if let Err(e) = sb_records::ndjson::encode_into(&mut bytes, f.record.as_ref()) {
+                    tally.write_error = Some(format!("writing results failed: {e}"));
                 }
             }
-            next = rx.try_recv().ok();
+            // Hand over at most about a MiB at once, however fast results come.
+            next = if bytes.len() < 1 << 20 { rx.try_recv().ok() } else { None };
         }
-        if tally.write_error.is_none() {
-            if let Err(e) = out.flush() {
-                tally.write_error = Some(describe_write_error(&e));
+        if tally.write_error.is_none() && !bytes.is_empty() {
+            let full = std::mem::replace(&mut bytes, Vec::with_capacity(1 << 16));
+            if let Err(e) = spool.push(full) {
+                tally.write_error = Some(e);
             }
         }
-        if tally.write_error.is_some() {
+        bytes.clear();
+        if tally.write_error.is_some() || spool.failed().is_some() {
+            tally.write_error = tally.write_error.take().or_else(|| spool.failed());
             broken.store(true, Ordering::Relaxed);
         }
         if batch > 1 {
@@ -175,7 +207,7 @@ fn write_loop<W: Write>(
             std::thread::sleep(std::time::Duration::from_micros(500));
         }
     }
-    (tally, out)
+    tally
 }
 
 /// Lowers the calling helper thread's priority (nice +10), so that when the client is pinned to
@@ -190,13 +222,6 @@ pub fn yield_to_event_loop() {
     }
 }
 
-fn describe_write_error(e: &io::Error) -> String {
-    if sb_records::ndjson::is_broken_pipe(e) {
-        "stdout was closed by its reader; later results were not written".into()
-    } else {
-        format!("writing results failed: {e}")
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 use crate::arrival::Process;
 use crate::client::{ClientOptions, LoadClient};
 use crate::output::{spawn_writer, Tally, WriterOptions};
-use crate::progress::Progress;
+use crate::progress::{Expected, Progress};
 use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Phase, Plan, Warmup};
 use crate::tokens::ClientTokenizer;
 use anyhow::{Context, Result};
@@ -33,7 +33,45 @@ pub struct RunOptions {
     pub threads: usize,
     /// Busy-poll the event loop (see `--spin`).
     pub spin: bool,
+    /// The command line as recorded in the run record (secrets already masked).
+    pub command: Vec<String>,
 }
+
+/// How a run's sends are paced, which decides what "keeping the schedule" means.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pacing {
+    /// A rate, a trace or stages: each request has its instant; lateness is lag.
+    Open,
+    /// `--concurrency N` alone: each request starts when a slot frees.
+    Closed,
+    /// `--rate inf` alone: everything is due at once; there is no schedule to keep.
+    Burst,
+}
+
+impl Pacing {
+    fn of(plan: &crate::schedule::Plan) -> Pacing {
+        if plan.stages.iter().any(|s| !matches!(s.process, Process::Burst)) {
+            Pacing::Open
+        } else if plan.concurrency.is_some() {
+            Pacing::Closed
+        } else {
+            Pacing::Burst
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Pacing::Open => "open",
+            Pacing::Closed => "closed",
+            Pacing::Burst => "burst",
+        }
+    }
+}
+
+/// In a closed loop, the share of slot time spent waiting for the generator above which its
+/// lateness matters (with p99 lateness over --max-lag too): below it, the server saw the
+/// concurrency it was asked for.
+pub const CLOSED_LOOP_MAX_IDLE: f64 = 0.01;
 
 /// How a run ended, as the process exit status.
 #[derive(Debug, PartialEq)]
@@ -78,22 +116,24 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
     let settings = settings_json(&opts);
     // `--rate inf` alone promises no schedule (everything is due at once), so how long the
     // dispatch of a large stream takes is not lag; vLLM `bench serve` and sb-report agree.
-    let lag_checked =
-        opts.plan.concurrency.is_some() || opts.plan.stages.iter().any(|s| !matches!(s.process, Process::Burst));
-    let url_model = (opts.client.url.clone(), opts.client.model.clone());
+    let pacing = Pacing::of(&opts.plan);
+    crate::limits::raise_open_files(&opts.plan);
+    let url = sb_cli::redact_url(&opts.client.url);
     let run_id = opts.labels.run.clone();
     // The client must be built inside the runtime (its connector registers with the reactor).
-    let client = runtime.block_on(async { LoadClient::new(opts.client) })?;
+    let mut client = runtime.block_on(async { LoadClient::new(opts.client) })?;
+    let server_version = runtime.block_on(crate::probe::prepare(&mut client))?;
+    let url_model = (url, client.model().to_string());
     let keep_text = opts.save_text || tokenizer.is_some();
     let counters = Arc::new(Counters::default());
     let writer_opts = WriterOptions {
         tokenizer,
         save_text: opts.save_text,
         broken: counters.output_broken.clone(),
-        warn_lateness_ms: lag_checked.then_some(opts.max_lag_ms),
+        warn_lateness_ms: (pacing == Pacing::Open).then_some(opts.max_lag_ms),
     };
     let (results, writer) = spawn_writer(out, writer_opts);
-    let progress = opts.progress.then(|| Progress::start(counters.clone()));
+    let progress = opts.progress.then(|| Progress::start(counters.clone(), Expected::of(&opts.plan, &input.name)));
     let requests = crate::input::spawn_reader(input);
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -130,12 +170,35 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
 
     let interrupted = interrupted.load(Ordering::Relaxed);
     let stats = RunStats::new(&tally);
-    let max_lag_ms = if lag_checked { opts.max_lag_ms } else { f64::INFINITY };
-    let verdict = judge(&tally, &stats, &report, interrupted, max_lag_ms, opts.max_error_rate);
+    let verdict = judge(&tally, &stats, &report, interrupted, pacing, opts.max_lag_ms, opts.max_error_rate);
     let mut record = run_record(&run_id, &url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
-    if !lag_checked {
-        record.extra.insert("lag_check".into(), json!("skipped: --rate inf has no schedule to keep"));
+    let x = &mut record.extra;
+    x.insert("loop".into(), json!(pacing.name()));
+    match pacing {
+        Pacing::Burst => {
+            x.insert("lag_check".into(), json!("skipped: --rate inf has no schedule to keep"));
+        }
+        Pacing::Closed => {
+            x.insert(
+                "lag_check".into(),
+                json!(format!(
+                    "closed loop: lateness is from the slot freeing to the send; it fails only with p99 over --max-lag and slots idle over {}% of the time",
+                    CLOSED_LOOP_MAX_IDLE * 100.0
+                )),
+            );
+            x.insert("slot_idle_fraction".into(), json!(stats.slot_idle_fraction.map(|f| (f * 1e6).round() / 1e6)));
+        }
+        Pacing::Open => {}
     }
+    let without_done = crate::client::STREAMS_WITHOUT_DONE.load(Ordering::Relaxed);
+    if without_done > 0 {
+        x.insert("streams_without_done".into(), json!(without_done));
+    }
+    x.insert("command".into(), json!(opts.command));
+    x.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    x.insert("git_commit".into(), json!(option_env!("SB_GIT_COMMIT").filter(|c| !c.is_empty())));
+    x.insert("host".into(), json!(crate::limits::hostname()));
+    x.insert("server_version".into(), json!(server_version));
     if tally.write_error.is_none() {
         if let Err(e) = out.write(&record) {
             if !sb_records::ndjson::is_broken_pipe(&e) {
@@ -144,6 +207,11 @@ pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) ->
         }
     }
     eprintln!("sb-load: {}", one_line(&tally, &stats, &report, &verdict));
+    if without_done > 0 {
+        eprintln!(
+            "sb-load: note: {without_done} streams ended without `data: [DONE]` after a finish_reason; they were taken as complete"
+        );
+    }
     if let Some(e) = &tally.write_error {
         eprintln!("sb-load: warning: {e}");
     }
@@ -187,6 +255,8 @@ struct RunStats {
     achieved_rate_rps: Option<f64>,
     lateness_ms: Option<Map<String, Value>>,
     p99_lateness_ms: f64,
+    /// Share of the measured requests' slot time spent waiting for the send (closed loop).
+    slot_idle_fraction: Option<f64>,
 }
 
 impl RunStats {
@@ -210,6 +280,8 @@ impl RunStats {
             achieved_rate_rps: rate(t.first_sent_ns, t.last_sent_ns),
             lateness_ms,
             p99_lateness_ms: if n > 0 { h.value_at_quantile(0.99) as f64 / 1000.0 } else { 0.0 },
+            slot_idle_fraction: (t.lateness_sum_ns + t.busy_sum_ns > 0)
+                .then(|| t.lateness_sum_ns as f64 / (t.lateness_sum_ns + t.busy_sum_ns) as f64),
         }
     }
 }
@@ -223,6 +295,7 @@ fn judge(
     s: &RunStats,
     r: &DispatchReport,
     interrupted: bool,
+    pacing: Pacing,
     max_lag_ms: f64,
     max_error_rate: f64,
 ) -> Verdict {
@@ -233,11 +306,23 @@ fn judge(
         return Verdict::Interrupted;
     }
     let mut reasons = Vec::new();
-    if s.p99_lateness_ms > max_lag_ms {
-        reasons.push(format!(
+    match pacing {
+        Pacing::Open if s.p99_lateness_ms > max_lag_ms => reasons.push(format!(
             "the generator fell behind its schedule: p99 send lateness {:.3} ms > --max-lag {max_lag_ms} ms",
             s.p99_lateness_ms
-        ));
+        )),
+        Pacing::Closed => {
+            let idle = s.slot_idle_fraction.unwrap_or(0.0);
+            if s.p99_lateness_ms > max_lag_ms && idle > CLOSED_LOOP_MAX_IDLE {
+                reasons.push(format!(
+                    "the generator kept its slots waiting: p99 send lateness {:.3} ms > --max-lag {max_lag_ms} ms, slots idle {:.1}% of the time (> {}%)",
+                    s.p99_lateness_ms,
+                    idle * 100.0,
+                    CLOSED_LOOP_MAX_IDLE * 100.0
+                ));
+            }
+        }
+        _ => {}
     }
     let failed = t.failed();
     if t.results > 0 && failed as f64 / t.results as f64 > max_error_rate {
@@ -323,6 +408,9 @@ fn run_record(
     extra.insert("achieved_ratio".into(), json!(ratio));
     extra.insert("send_lateness_ms".into(), json!(s.lateness_ms));
     extra.insert("max_lag_ms".into(), json!(max_lag_ms));
+    if t.exceeded_max_tokens > 0 {
+        extra.insert("exceeded_max_tokens".into(), json!(t.exceeded_max_tokens));
+    }
     if t.token_count_mismatches > 0 {
         extra.insert("token_count_mismatches".into(), json!(t.token_count_mismatches));
     }

@@ -4,8 +4,10 @@
 //!
 //! - Open loop (a rate, a trace, stages): the schedule is fixed in advance; a request sent late
 //!   keeps its `scheduled_ns`, so lag shows in the results instead of vanishing.
-//! - Closed loop (`--concurrency N` alone): N requests in flight; each starts when a slot frees,
-//!   and that moment is its `scheduled_ns`.
+//! - Closed loop (`--concurrency N` alone): N requests in flight; each starts when a slot frees.
+//!   Its `scheduled_ns` is the moment the slot freed (the previous holder's end), or the moment
+//!   the request itself was ready if that is later (read from the input, or its session's
+//!   previous turn answered): send lateness is then only the generator's own delay.
 //! - A rate with `--concurrency` as a cap: open loop whose requests may queue in the client; that
 //!   queueing counts as send lateness (vLLM calls it client queue time).
 
@@ -81,6 +83,13 @@ pub struct Plan {
     pub timeout: Duration,
 }
 
+impl Plan {
+    /// `--concurrency N` with no schedule: each request starts when a slot frees.
+    pub fn closed_loop(&self) -> bool {
+        self.concurrency.is_some() && self.stages.iter().all(|s| matches!(s.process, crate::arrival::Process::Burst))
+    }
+}
+
 /// Labels copied onto every result.
 pub struct Labels {
     pub run: String,
@@ -104,6 +113,8 @@ pub struct Counters {
     pub sent: AtomicU64,
     pub done: AtomicU64,
     pub failed: AtomicU64,
+    /// TTFT and output tokens of finished requests, for the progress line's live numbers.
+    pub live: crate::progress::Live,
     /// Set by the writer when stdout is gone (`| head`): sending more would be load whose
     /// results nobody can see, so the dispatcher stops as after a signal.
     pub output_broken: Arc<std::sync::atomic::AtomicBool>,
@@ -134,6 +145,8 @@ struct Shared {
     counters: Arc<Counters>,
     sessions: Arc<Sessions<Job>>,
     semaphore: Option<Arc<Semaphore>>,
+    /// Closed loop only: when each slot was freed, oldest first (see the module comment).
+    freed_ns: Option<std::sync::Mutex<std::collections::VecDeque<u64>>>,
     phase: watch::Receiver<Phase>,
     /// Every request task holds the `Shared`; the dispatcher waits for this sender to drop.
     _alive: mpsc::Sender<()>,
@@ -171,6 +184,7 @@ pub async fn dispatch(
         counters: counters.clone(),
         sessions: sessions.clone(),
         semaphore: plan.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+        freed_ns: plan.closed_loop().then(Default::default),
         phase: phase.clone(),
         _alive: alive_tx,
     });
@@ -213,6 +227,7 @@ pub async fn dispatch(
             }
             Some(Ok(req)) => req,
         };
+        let ready_ns = clock.now_ns();
         let stream_index = report.read;
         if plan.max_requests.is_some_and(|max| stream_index >= max) {
             break;
@@ -292,11 +307,20 @@ pub async fn dispatch(
                 break;
             }
         };
-        if offset.is_none() {
-            // Burst and closed loop: the request was due the moment a slot was free.
-            due = Instant::now();
-        }
-        let job = Job { scheduled_ns: clock.ns_at(due), ..job };
+        let scheduled_ns = match (offset, &shared.freed_ns) {
+            (Some(_), _) => clock.ns_at(due),
+            // Closed loop: due when its slot freed, or when the request was ready, if later.
+            (None, Some(freed)) => {
+                let freed = freed.lock().expect("freed slots").pop_front().unwrap_or(report.start_ns);
+                freed.max(ready_ns).max(job.scheduled_ns)
+            }
+            // Burst (`--rate inf`): due the moment it was dispatched; there is no schedule.
+            (None, None) => {
+                due = Instant::now();
+                clock.ns_at(due)
+            }
+        };
+        let job = Job { scheduled_ns, ..job };
         tokio::spawn(fire(shared.clone(), job, history, permit));
     }
 
@@ -354,7 +378,14 @@ fn new_record(shared: &Shared, job: &Job) -> ResultRecord {
         turn: req.turn,
         prefix: req.prefix.clone(),
         run: Some(shared.labels.run.clone()),
-        tags: shared.labels.tags.clone(),
+        tags: if req.tags.is_empty() {
+            shared.labels.tags.clone()
+        } else {
+            // The request's own labels, then the command line's (`--tag` wins on a clash).
+            let mut tags = req.tags.clone();
+            tags.extend(shared.labels.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            tags
+        },
         ..Default::default()
     }
 }
@@ -431,8 +462,16 @@ fn fire(
                 }
             }
         }
+        if let (Some(freed), Some(_)) = (&shared.freed_ns, &permit) {
+            freed.lock().expect("freed slots").push_back(clock.now_ns());
+        }
+        if let (Some(usage), Some(max)) = (&rec.usage, job.req.max_tokens) {
+            // vLLM's usage counts every returned choice; `best_of` extras are not returned.
+            rec.exceeded_max_tokens = u64::from(usage.completion_tokens) > u64::from(max) * n;
+        }
         drop(permit);
         shared.counters.done.fetch_add(1, Ordering::Relaxed);
+        shared.counters.live.record(&rec);
         if rec.status != Status::Ok {
             shared.counters.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -463,6 +502,11 @@ fn fire(
                     tokio::spawn(async move {
                         let mut phase = shared.phase.clone();
                         if let Some(permit) = acquire(&shared, &mut phase).await {
+                            if let (Some(freed), Some(_)) = (&shared.freed_ns, &permit) {
+                                // Closed loop: waiting for a free slot is the design, not lag.
+                                let freed_at = freed.lock().expect("freed slots").pop_front().unwrap_or(0);
+                                job.scheduled_ns = job.scheduled_ns.max(freed_at);
+                            }
                             fire(shared.clone(), job, Some(messages), permit).await;
                         }
                     });

@@ -70,6 +70,17 @@ impl SseSplitter {
         // `event:`, `id:`, `retry:` and `:` comments carry nothing an LLM server uses for tokens.
     }
 
+    /// At a clean end of the body: an event whose `data:` lines all ended but whose blank line
+    /// never came is complete, and is handed to `on_event`. A line cut in the middle stays
+    /// pending (the stream was cut mid-event).
+    pub fn finish(&mut self, mut on_event: impl FnMut(&[u8])) {
+        if self.partial.is_empty() && self.has_data {
+            on_event(&self.data);
+            self.data.clear();
+            self.has_data = false;
+        }
+    }
+
     /// True when bytes of an unfinished event are buffered (the stream was cut mid-event).
     pub fn has_pending(&self) -> bool {
         self.has_data || !self.partial.is_empty()
@@ -319,6 +330,20 @@ mod tests {
         }
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(events(&bytes), want);
+    }
+
+    #[test]
+    fn a_clean_end_completes_an_event_without_its_blank_line_but_not_a_cut_line() {
+        let mut s = SseSplitter::default();
+        let mut got = Vec::new();
+        s.push(b"data: a\n\ndata: b\n", |e| got.push(e.to_vec()));
+        s.finish(|e| got.push(e.to_vec()));
+        assert_eq!(got, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert!(!s.has_pending());
+        let mut s = SseSplitter::default();
+        s.push(b"data: {\"cho", |_| panic!("no event yet"));
+        s.finish(|_| panic!("a cut line is no event"));
+        assert!(s.has_pending());
     }
 
     #[test]

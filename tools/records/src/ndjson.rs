@@ -102,6 +102,14 @@ impl<R: BufRead> RecordReader<R> {
     /// Reads the next non-blank line; returns its kind (validated against the version this build
     /// understands). The line itself stays in the reader's buffer for [`Self::parse`].
     fn next_head(&mut self) -> Option<Result<&'static str, ReadError>> {
+        match self.next_nonblank()? {
+            Ok(()) => Some(self.classify()),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Reads the next non-blank line into the buffer.
+    fn next_nonblank(&mut self) -> Option<Result<(), ReadError>> {
         loop {
             self.buf.clear();
             match self.inner.read_line(&mut self.buf) {
@@ -121,8 +129,64 @@ impl<R: BufRead> RecordReader<R> {
             if self.buf.trim().is_empty() {
                 continue;
             }
-            return Some(self.classify());
+            return Some(Ok(()));
         }
+    }
+
+    /// The next request, read as liberally as a careful reader would: a record of kind
+    /// `request`, or a plain JSON object with no `kind` (hand-written JSONL, `jq` output) that
+    /// has a `prompt` or `messages`. Such a line is taken as a `request` v1: a missing `id` is
+    /// `line-<N>` (its line number), a missing `api` is `chat` when it has `messages`. The flag
+    /// says whether anything was assumed. A record of another kind is still refused.
+    pub fn next_request(&mut self) -> Option<Result<(Request, bool), ReadError>> {
+        if let Err(e) = self.next_nonblank()? {
+            return Some(Err(e));
+        }
+        let line = self.buf.trim_end();
+        if fast_head(line).is_none() {
+            let value: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(self.err(format!("not a JSON object: {e}")))),
+            };
+            let serde_json::Value::Object(mut obj) = value else {
+                return Some(Err(self.err("not a JSON object (a request is one object per line)".into())));
+            };
+            if !obj.contains_key("kind") {
+                if !obj.contains_key("prompt") && !obj.contains_key("messages") {
+                    return Some(Err(self.err(
+                        "line has no \"kind\" and no \"prompt\" or \"messages\": not a request".into(),
+                    )));
+                }
+                if let Some(v) = obj.remove("v") {
+                    if v != serde_json::json!(1) {
+                        return Some(Err(self.err(format!("a request without \"kind\" has \"v\": {v}; expected 1"))));
+                    }
+                }
+                let no_id = obj.get("id").is_none_or(|id| id.is_null() || id.as_str() == Some(""));
+                if no_id {
+                    obj.insert("id".into(), format!("line-{}", self.line).into());
+                } else if let Some(n) = obj.get("id").filter(|id| id.is_number()).map(|id| id.to_string()) {
+                    // `"id": 7` in hand-written JSONL means the id "7".
+                    obj.insert("id".into(), n.into());
+                }
+                if !obj.contains_key("api") && obj.contains_key("messages") {
+                    obj.insert("api".into(), "chat".into());
+                }
+                return Some(
+                    serde_json::from_value::<Request>(serde_json::Value::Object(obj))
+                        .map(|r| (r, true))
+                        .map_err(|e| self.err(format!("bad request line: {e}"))),
+                );
+            }
+        }
+        let kind = match self.classify() {
+            Ok(k) => k,
+            Err(e) => return Some(Err(e)),
+        };
+        if kind != Request::KIND {
+            return Some(Err(self.err(format!("expected a request record, found a {kind} record"))));
+        }
+        Some(self.parse().map(|r| (r, false)))
     }
 
     fn classify(&self) -> Result<&'static str, ReadError> {

@@ -101,6 +101,27 @@ pub struct Request {
     /// Arrival offset for trace replay, milliseconds from the start of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ms: Option<f64>,
+    /// Labels carried into the request's result (`tags` there), beside `sb-load --tag`'s.
+    /// Numbers and booleans are read as their text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de_tags")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Tags as text: a hand-written `{"conc": 8}` means the tag `conc=8`.
+fn de_tags<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: Option<Map<String, Value>> = Option::deserialize(d)?;
+    let mut tags = BTreeMap::new();
+    for (k, v) in raw.unwrap_or_default() {
+        let text = match v {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null => continue,
+            other => return Err(serde::de::Error::custom(format!("tag {k:?} is not text or a number: {other}"))),
+        };
+        tags.insert(k, text);
+    }
+    Ok(tags)
 }
 
 impl Kind for Request {
@@ -243,6 +264,10 @@ pub struct ResultRecord {
     /// The generated text, only with `sb-load --save-text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The server generated more tokens than asked for (`usage.completion_tokens` over
+    /// `max_tokens` × `n`): it ignored the length field.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exceeded_max_tokens: bool,
 }
 
 impl Kind for ResultRecord {

@@ -2,6 +2,7 @@
 //! group, one stage...). Nothing per request is kept beyond the bounded [`Dist`]s and
 //! [`Timeline`]. Formulas: docs/metrics.md.
 
+use crate::points::Points;
 use crate::result::{failure_class, LeanResult, Observation};
 use crate::stats::{Dist, Stats};
 use crate::timeline::Timeline;
@@ -40,6 +41,8 @@ pub struct Aggregate {
     pub queue: Dist,
     pub e2el_sched: Dist,
     pub timeline: Timeline,
+    /// An evenly thinned sample of per-request points, for the scatter plots.
+    pub points: Points,
 }
 
 impl Default for Aggregate {
@@ -71,6 +74,7 @@ impl Aggregate {
             queue: Dist::new(),
             e2el_sched: Dist::new(),
             timeline: Timeline::new(),
+            points: Points::default(),
         }
     }
 
@@ -125,6 +129,7 @@ impl Aggregate {
         self.e2el_sched.record(o.e2el_sched_ns);
         self.itl.record_gaps(&r.chunks_ns);
         self.timeline.add(r.sent_ns, o.end_ns, &r.chunks_ns);
+        self.points.add(r.sent_ns, l.ttft_ns, l.e2el_ns);
     }
 
     /// Benchmark duration in seconds: first send to last response done (docs/metrics.md).

@@ -21,6 +21,8 @@ pub enum Format {
     Csv,
     /// Markdown tables.
     Md,
+    /// One self-contained HTML page: the text report's contents and every chart, inline.
+    Html,
     /// llm-d-benchmark's benchmark report v0.2 (one JSON object; --stack adds the server).
     Llmd,
 }
@@ -92,6 +94,9 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
         match cfg.format {
             Format::Text => out.write_all(compare::text(&sa, &sb, &rows).as_bytes())?,
             Format::Md => out.write_all(compare::md(&sa, &sb, &rows).as_bytes())?,
+            Format::Html => {
+                return Err(InputError("--format html writes one run; with --compare use text or md".into()).into())
+            }
             Format::Csv => out.write_all(compare::csv(&rows)?.as_bytes())?,
             Format::Json => {
                 RecordWriter::new(&mut *out).write(&Summary { fields: compare::json(&sa, &sb, &rows) })?;
@@ -133,6 +138,7 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
         }
         Format::Csv => out.write_all(render::table::csv(&report)?.as_bytes())?,
         Format::Md => out.write_all(render::table::md(&report).as_bytes())?,
+        Format::Html => out.write_all(render::html::render(&report, &plot::charts(&c, &report)?).as_bytes())?,
         Format::Llmd => {
             serde_json::to_writer_pretty(&mut *out, &render::llmd::render(&report, stack))?;
             out.write_all(b"\n")?;
@@ -140,7 +146,7 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
     }
     out.flush()?;
     if let Some(dir) = &cfg.plot_dir {
-        let files = plot::plot_all(&c, dir)?;
+        let files = plot::plot_all(&c, &report, dir)?;
         eprintln!("sb-report: wrote {} plots to {}", files.len(), dir.display());
     }
     // Warnings go to stderr too: with --format json the text on stdout is read by a program.

@@ -18,6 +18,8 @@ pub struct Report {
     pub sessions: usize,
     pub runs: Vec<(String, RunShards)>,
     pub load: LoadInfo,
+    /// What each run record says about the run (command, versions, host), in input order.
+    pub meta: Vec<crate::meta::RunMeta>,
     pub server: Vec<ServerMetric>,
     /// Window the server metrics were summarised over (epoch ns).
     pub window_ns: Option<(u64, u64)>,
@@ -57,7 +59,9 @@ impl Report {
             Vec::new()
         };
         let turns = if c.turns.len() > 1 { fin(&c.turns) } else { Vec::new() };
-        let groups = c.groups.iter().map(|(k, a)| (k.clone(), a.finish(p, goodput))).collect();
+        let mut groups: Vec<(String, Totals)> =
+            c.groups.iter().map(|(k, a)| (k.clone(), a.finish(p, goodput))).collect();
+        groups.sort_by(|a, b| group_cmp(&a.0, &b.0));
 
         let window_ns = match (total.first_sent_ns, load.started_ns, load.ended_ns) {
             (Some(f), _, _) => Some((f, total.last_done_ns)),
@@ -131,6 +135,7 @@ impl Report {
             api: c.api.clone(),
             tokenizer: c.tokenizer.clone().or_else(|| load.tokenizer.clone()),
             load,
+            meta: crate::meta::of(&c.run_records),
         }
     }
 
@@ -201,6 +206,39 @@ impl Report {
         }
         m
     }
+}
+
+/// The order of `--group-by` values: numbers by value (4, 16, 64, not "16, 4, 64"), then
+/// other text in natural order (`point-2` before `point-10`).
+pub fn group_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y).then_with(|| a.cmp(b)),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => natural(a).cmp(&natural(b)).then_with(|| a.cmp(b)),
+    }
+}
+
+/// Text split into runs of digits (compared by value) and of other characters.
+fn natural(s: &str) -> Vec<(String, u128)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_ascii_digit() {
+            let mut n: u128 = 0;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = n.saturating_mul(10).saturating_add(d as u128);
+                chars.next();
+            }
+            out.push((std::mem::take(&mut text), n));
+        } else {
+            text.push(c);
+            chars.next();
+        }
+    }
+    out.push((text, 0));
+    out
 }
 
 /// `p99`, `p99.9`: vLLM's key spelling of a percentile.
@@ -308,8 +346,15 @@ fn server_json(s: &ServerMetric) -> Value {
             m.insert("count".into(), f(*count));
             m.insert("sum".into(), f(*sum));
             m.insert("mean".into(), f(*mean));
-            m.insert("p50".into(), f(*p50));
-            m.insert("p99".into(), f(*p99));
+            // `p50`/`p99` as PromQL `histogram_quantile` (exact when the buckets prove it); the
+            // bucket is what the data says: `{"gt": lower (null: first bucket), "le": upper (null: +Inf)}`.
+            for (name, q) in [("p50", p50), ("p99", p99)] {
+                m.insert(name.into(), f(q.estimate));
+                m.insert(
+                    format!("{name}_bucket"),
+                    json!({"gt": q.lower.map_or(Value::Null, f), "le": f(q.upper), "exact": q.exact}),
+                );
+            }
         }
     }
     Value::Object(m)
@@ -334,4 +379,16 @@ pub fn flatten(m: &Map<String, Value>) -> Vec<(String, Value)> {
         walk(k, v, &mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_cmp;
+
+    #[test]
+    fn groups_sort_numerically_then_naturally() {
+        let mut v = vec!["16", "4", "64", "1.5", "point-10", "point-2", "-", "b", "a"];
+        v.sort_by(|a, b| group_cmp(a, b));
+        assert_eq!(v, ["1.5", "4", "16", "64", "-", "a", "b", "point-2", "point-10"]);
+    }
 }

@@ -18,7 +18,60 @@ use std::collections::BTreeMap;
 pub enum Value {
     Counter { delta: f64, rate_per_s: f64 },
     Gauge { mean: f64, max: f64, samples: u64 },
-    Histogram { count: f64, sum: f64, mean: f64, p50: f64, p99: f64 },
+    Histogram { count: f64, sum: f64, mean: f64, p50: BucketQuantile, p99: BucketQuantile },
+}
+
+/// A quantile estimated from a Prometheus histogram, with the bucket it lies in: the bucket is
+/// all the data says; the interpolated `estimate` (what PromQL `histogram_quantile` returns) is
+/// a guess inside it, so people are shown the bucket (docs/metrics.md, "Server metrics").
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketQuantile {
+    /// `histogram_quantile`'s linear interpolation; the exact value when `exact`; NaN without
+    /// observations.
+    pub estimate: f64,
+    /// The bucket holding the rank is `(lower, upper]`; `lower` is none for the first bucket
+    /// (Prometheus interpolates from 0 there, which nothing in the data supports).
+    pub lower: Option<f64>,
+    /// Infinite for the `+Inf` bucket.
+    pub upper: f64,
+    /// Every observation of the window equals `upper` (all in one bucket whose bound is the
+    /// mean), so the quantile is known exactly: `request_params_n` with n=1 is 1, not 0.5.
+    pub exact: bool,
+}
+
+impl BucketQuantile {
+    fn none() -> BucketQuantile {
+        BucketQuantile { estimate: f64::NAN, lower: None, upper: f64::NAN, exact: false }
+    }
+
+    /// `p50 ≤ 0.3 s (first bucket)`, `p50 in (0.06, 0.1] s`, `p99 > 10 s (+Inf bucket)`,
+    /// `p50 = 1`, `p50 n/a`.
+    pub fn describe(&self, name: &str, unit: &str) -> String {
+        let b = |x: f64| format!("{x}");
+        if self.upper.is_nan() {
+            return format!("{name} n/a");
+        }
+        if self.exact {
+            return format!("{name} = {}{unit}", b(self.upper));
+        }
+        match (self.lower, self.upper.is_infinite()) {
+            (None, true) => format!("{name} unknown (only a +Inf bucket)"),
+            (Some(lo), true) => format!("{name} > {}{unit} (+Inf bucket)", b(lo)),
+            (None, false) => format!("{name} ≤ {}{unit} (first bucket)", b(self.upper)),
+            (Some(lo), false) => format!("{name} in ({}, {}]{unit}", b(lo), b(self.upper)),
+        }
+    }
+}
+
+/// The unit suffix of a metric by Prometheus naming convention (`_seconds`).
+pub fn unit_of(metric: &str) -> &'static str {
+    if metric.ends_with("_seconds") {
+        " s"
+    } else if metric.ends_with("_bytes") {
+        " B"
+    } else {
+        ""
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,8 +202,8 @@ impl SeriesStore {
                 count,
                 sum,
                 mean,
-                p50: histogram_quantile(0.5, &deltas),
-                p99: histogram_quantile(0.99, &deltas),
+                p50: bucket_quantile(0.5, &deltas, mean),
+                p99: bucket_quantile(0.99, &deltas, mean),
             };
             out.push(ServerMetric { metric: metric.clone(), labels: labels.clone(), value });
         }
@@ -196,29 +249,42 @@ pub fn counter_delta(series: &[(u64, f64)], start_ns: u64, end_ns: u64) -> f64 {
 
 /// Prometheus `histogram_quantile`: linear interpolation inside the bucket holding the rank,
 /// from cumulative bucket counts sorted by upper bound. NaN without observations.
+#[cfg(test)]
 pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
-    let Some(&(_, total)) = buckets.last() else { return f64::NAN };
+    bucket_quantile(q, buckets, f64::NAN).estimate
+}
+
+/// The bucket holding quantile `q` of cumulative bucket counts sorted by upper bound, with
+/// Prometheus' interpolated estimate. `mean` (sum/count, NaN when unknown) proves the value
+/// exact when every observation is in one bucket and the mean is that bucket's bound.
+pub fn bucket_quantile(q: f64, buckets: &[(f64, f64)], mean: f64) -> BucketQuantile {
+    let Some(&(_, total)) = buckets.last() else { return BucketQuantile::none() };
     if total <= 0.0 {
-        return f64::NAN;
+        return BucketQuantile::none();
     }
     let rank = q * total;
-    let mut prev_bound = 0.0;
-    let mut prev_count = 0.0;
+    let mut prev: Option<(f64, f64)> = None;
     for &(bound, count) in buckets {
-        if count >= rank {
-            if bound.is_infinite() {
+        if count >= rank && count > 0.0 {
+            let (prev_bound, prev_count) = prev.unwrap_or((0.0, 0.0));
+            let estimate = if bound.is_infinite() {
                 // The rank falls in the +Inf bucket: the best estimate is the highest finite bound.
-                return prev_bound;
-            }
-            if count == prev_count {
-                return bound;
-            }
-            return prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count);
+                prev_bound
+            } else if count == prev_count {
+                bound
+            } else {
+                prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count)
+            };
+            // All observations in this bucket, each <= bound, averaging bound: all equal it.
+            let alone = prev_count == 0.0 && count == total;
+            let exact = alone && bound.is_finite() && (mean - bound).abs() <= 1e-9 * bound.abs().max(1.0);
+            let value = if exact { bound } else { estimate };
+            return BucketQuantile { estimate: value, lower: prev.map(|p| p.0), upper: bound, exact };
         }
-        prev_bound = bound;
-        prev_count = count;
+        prev = Some((bound, count));
     }
-    prev_bound
+    let last = prev.map_or(f64::NAN, |p| p.0);
+    BucketQuantile { estimate: last, lower: Some(last), upper: f64::INFINITY, exact: false }
 }
 
 #[cfg(test)]
@@ -292,11 +358,58 @@ mod tests {
         let out = summarise(&samples, 1_000_000_000, 3_000_000_000);
         assert_eq!(out.len(), 3);
         let h = out.iter().find(|m| m.metric == "vllm:e2e_request_latency_seconds").unwrap();
-        assert_eq!(h.value, Value::Histogram { count: 4.0, sum: 2.0, mean: 0.5, p50: 0.5, p99: 0.99 });
+        let Value::Histogram { count, sum, mean, p50, p99 } = &h.value else { panic!("{h:?}") };
+        assert_eq!((*count, *sum, *mean), (4.0, 2.0, 0.5));
+        // All four in the first bucket (le 1): Prometheus says 0.5 and 0.99; the data says <= 1.
+        assert_eq!((p50.estimate, p50.lower, p50.upper, p50.exact), (0.5, None, 1.0, false));
+        assert!((p99.estimate - 0.99).abs() < 1e-12);
+        assert_eq!(p50.describe("p50", unit_of("vllm:e2e_request_latency_seconds")), "p50 ≤ 1 s (first bucket)");
         let c = out.iter().find(|m| m.metric == "vllm:prompt_tokens_total").unwrap();
         assert_eq!(c.labels, "{engine=\"0\"}");
         assert_eq!(c.value, Value::Counter { delta: 300.0, rate_per_s: 150.0 });
         let g = out.iter().find(|m| m.metric == "vllm:num_requests_running").unwrap();
         assert_eq!(g.value, Value::Gauge { mean: 4.0, max: 6.0, samples: 2 });
+    }
+
+    #[test]
+    fn quantiles_say_which_bucket_they_are_in() {
+        // vLLM's request_params_n buckets [1, 2, 5, 10, 20]; 8 requests, all with n=1:
+        // cumulative 8 in every bucket, sum 8. Prometheus interpolates p50 = 0 + 1 * 4/8 = 0.5.
+        let n1 = [(1.0, 8.0), (2.0, 8.0), (5.0, 8.0), (10.0, 8.0), (20.0, 8.0), (f64::INFINITY, 8.0)];
+        assert_eq!(histogram_quantile(0.5, &n1), 0.5);
+        let p50 = bucket_quantile(0.5, &n1, 8.0 / 8.0);
+        assert_eq!((p50.estimate, p50.exact), (1.0, true));
+        assert_eq!(p50.describe("p50", ""), "p50 = 1");
+        assert_eq!(bucket_quantile(0.99, &n1, 1.0).describe("p99", ""), "p99 = 1");
+        // Mixed n: 6 with n=1, 2 with n=4 -> mean 14/8 = 1.75; p50 (rank 4) in the first bucket,
+        // p99 (rank 7.92) in (2, 5].
+        let mixed = [(1.0, 6.0), (2.0, 6.0), (5.0, 8.0), (10.0, 8.0), (f64::INFINITY, 8.0)];
+        let p50 = bucket_quantile(0.5, &mixed, 1.75);
+        assert_eq!((p50.lower, p50.upper, p50.exact), (None, 1.0, false));
+        assert_eq!(p50.describe("p50", ""), "p50 ≤ 1 (first bucket)");
+        let p99 = bucket_quantile(0.99, &mixed, 1.75);
+        assert_eq!((p99.lower, p99.upper), (Some(2.0), 5.0));
+        // Interpolated: 2 + 3 * (7.92 - 6) / 2 = 4.88, kept for JSON, not printed as if measured.
+        assert!((p99.estimate - 4.88).abs() < 1e-12);
+        assert_eq!(p99.describe("p99", ""), "p99 in (2, 5]");
+        // A TTFT histogram whose 10 observations all fall under the first bound 0.3 s, mean
+        // 0.0076 s: the old output read "p50~0.15"; the data only says <= 0.3 s.
+        let ttft = [(0.3, 10.0), (0.5, 10.0), (f64::INFINITY, 10.0)];
+        let p50 = bucket_quantile(0.5, &ttft, 0.0076);
+        assert_eq!(p50.estimate, 0.15);
+        assert_eq!(p50.describe("p50", " s"), "p50 ≤ 0.3 s (first bucket)");
+        // The rank in +Inf: above the highest finite bound.
+        let slow = [(0.1, 1.0), (10.0, 2.0), (f64::INFINITY, 10.0)];
+        let p99 = bucket_quantile(0.99, &slow, 50.0);
+        assert_eq!((p99.estimate, p99.lower, p99.upper), (10.0, Some(10.0), f64::INFINITY));
+        assert_eq!(p99.describe("p99", " s"), "p99 > 10 s (+Inf bucket)");
+        // No observations.
+        let empty = [(0.1, 0.0), (f64::INFINITY, 0.0)];
+        assert_eq!(bucket_quantile(0.5, &empty, f64::NAN).describe("p50", " s"), "p50 n/a");
+        // A rank in an inner bucket after empty buckets: the lower bound is the previous bound.
+        let gap = [(0.1, 0.0), (0.2, 0.0), (0.4, 4.0), (f64::INFINITY, 4.0)];
+        let p50 = bucket_quantile(0.5, &gap, 0.3);
+        assert_eq!((p50.lower, p50.upper, p50.estimate), (Some(0.2), 0.4, 0.2 + 0.2 * 2.0 / 4.0));
+        assert_eq!(p50.describe("p50", " s"), "p50 in (0.2, 0.4] s");
     }
 }

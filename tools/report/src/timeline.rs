@@ -141,6 +141,11 @@ impl Timeline {
         self.grid.add_tokens(start_ns, chunk_offsets_ns);
     }
 
+    /// The first successful request's send time: second 0 of [`Timeline::seconds`].
+    pub fn start_ns(&self) -> Option<u64> {
+        self.min_start_ns
+    }
+
     /// Whether the peaks below come from exact event times (else from the 1 ms grid).
     pub fn exact(&self) -> bool {
         self.exact.is_some()

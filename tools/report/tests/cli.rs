@@ -431,17 +431,32 @@ fn plots_are_svg_files() {
     let d = dir.to_string_lossy().into_owned();
     let out = run(&[&fixture("basic.ndjson"), "--group-by", "tags.point", "--plot", &d]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // Every title names the model, the rate and the run (basic.ndjson's run record).
+    let about = "Qwen/Qwen3-0.6B · rate poisson:5.0@250ms → poisson:5.0@750ms · run basic";
     for (f, title) in [
-        ("ttft_cdf.svg", "TTFT, cumulative distribution"),
-        ("e2el_cdf.svg", "E2EL, cumulative distribution"),
+        ("ttft_cdf.svg", "TTFT CDF"),
+        ("tpot_cdf.svg", "TPOT CDF"),
+        ("itl_cdf.svg", "ITL CDF"),
+        ("e2el_cdf.svg", "E2EL CDF"),
         ("throughput.svg", "Output token throughput over time"),
-        ("in_flight.svg", "Requests in flight over time"),
-        ("latency_vs_load.svg", "Latency vs load across groups"),
+        ("in_flight.svg", "Requests in flight over time (max per second)"),
+        ("latency_over_time.svg", "TTFT and E2EL of each request over time"),
+        ("latency_vs_load.svg", "Latency vs load across tags.point"),
+        ("throughput_vs_latency.svg", "Throughput vs latency across tags.point"),
     ] {
         let text = std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-        assert!(text.contains(title), "{f}");
+        assert!(text.contains(&format!("\n{title}\n")) && text.contains(&format!("\n{about}\n")), "{f}: title");
         assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"), "{f}");
-        assert!(text.contains("<polyline") || text.contains("<path"), "{f} has no line");
+        assert!(text.contains("<polyline") || text.contains("<path") || text.contains("<circle"), "{f} has no data");
+        // Okabe-Ito colours; never the palette's yellow, nor plotters' default yellow-ish ones.
+        assert!(text.contains("#0072B2") && !text.to_uppercase().contains("#F0E442"), "{f}: palette");
+    }
+    // The legend is titled with the group key; CDFs mark p50, p90 and p99.
+    let cdf = std::fs::read_to_string(dir.join("ttft_cdf.svg")).unwrap();
+    let text_of = |t: &str| format!(">\n{t}\n</text>");
+    assert!(cdf.contains(&text_of("tags.point")), "legend title");
+    for p in ["p50", "p90", "p99"] {
+        assert!(cdf.contains(&text_of(p)), "CDF mark {p}");
     }
 }
 

@@ -98,7 +98,16 @@ fn summarises_what_sb_load_measured_against_sb_sim() {
     // And the text block, straight from the pipe.
     let (_, code, text, stderr) = pipe(&sim.url, &["--concurrency", "2"], &requests(4, 5), &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(text.starts_with("============ Serving Benchmark Result ============\n"), "{text}");
+    // sb-load's run record describes the run: a header says what ran, where, then vLLM's block.
+    assert!(text.starts_with("====================== Run =======================\nRun:  "), "{text}");
+    for want in
+        ["\nCommand:                                 ", "\nsb-load version:                         ", "\nHost:  "]
+    {
+        assert!(text.contains(want), "{want:?} in {text}");
+    }
+    let command = text.lines().find(|l| l.starts_with("Command:")).unwrap();
+    assert!(command.contains("--concurrency 2") && command.contains(&sim.url), "{command}");
+    assert!(text.contains("\n\n============ Serving Benchmark Result ============\n"), "{text}");
     assert!(text.contains("Successful requests:                     4         \n"), "{text}");
     assert!(text.contains("Total generated tokens:                  20        \n"), "{text}");
 }

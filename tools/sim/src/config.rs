@@ -96,6 +96,30 @@ pub struct SimArgs {
     /// Length of a stall, milliseconds.
     #[arg(long, default_value_t = 5000, value_name = "MS")]
     pub stall_ms: u64,
+
+    /// End streams without `data: [DONE]`: the body just ends after the last event (the usage
+    /// chunk, or the chunk with finish_reason), as `transformers serve` 5.17 does.
+    #[arg(long)]
+    pub no_done: bool,
+    /// Behave like another server where it differs from vLLM. `transformers` (serve 5.17): no
+    /// `[DONE]`, chat ignores `max_completion_tokens` (only `max_tokens` counts), errors are
+    /// FastAPI's `{"detail": "..."}`, and GET /v1/models answers HTTP 500.
+    #[arg(long, value_enum, default_value = "vllm")]
+    pub compat: Compat,
+}
+
+/// Which server's quirks `sb-sim` reproduces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compat {
+    Vllm,
+    Transformers,
+}
+
+impl SimArgs {
+    /// Streams end without `[DONE]`.
+    pub fn ends_without_done(&self) -> bool {
+        self.no_done || self.compat == Compat::Transformers
+    }
 }
 
 impl SimArgs {

@@ -64,8 +64,12 @@ pub fn parse(req: &Value, endpoint: Endpoint, args: &SimArgs) -> Result<Parsed, 
             _ => return Err(bad("n must be at least 1.")),
         },
     };
+    // transformers serve reads only `max_tokens`, on chat too.
+    let reads_completion_key = args.compat != crate::config::Compat::Transformers;
     let max_key = match endpoint {
-        Endpoint::Chat if req.get("max_completion_tokens").is_some_and(|v| !v.is_null()) => "max_completion_tokens",
+        Endpoint::Chat if reads_completion_key && req.get("max_completion_tokens").is_some_and(|v| !v.is_null()) => {
+            "max_completion_tokens"
+        }
         _ => "max_tokens",
     };
     let max_tokens = match req.get(max_key) {
@@ -136,6 +140,8 @@ pub struct Reply {
     prompt_tokens: u32,
     max_tokens: u32,
     include_usage: bool,
+    /// End the stream with `data: [DONE]` (vLLM does; `--no-done` servers do not).
+    pub done: bool,
 }
 
 impl Reply {
@@ -158,7 +164,7 @@ impl Reply {
         let head = format!(
             "{{\"id\":\"{prefix}-{id:016x}\",\"object\":\"{object}\",\"created\":{created},\"model\":{model},\"choices\":["
         );
-        Reply { endpoint, head, n, prompt_tokens, max_tokens, include_usage }
+        Reply { endpoint, head, n, prompt_tokens, max_tokens, include_usage, done: true }
     }
 
     /// SSE events of step `token` (1-based) for every choice; the chat role chunk comes just
@@ -209,7 +215,9 @@ impl Reply {
         if self.include_usage {
             let _ = write!(buf, "data: {}],\"usage\":{}}}\n\n", self.head, self.usage_json());
         }
-        buf.extend_from_slice(b"data: [DONE]\n\n");
+        if self.done {
+            buf.extend_from_slice(b"data: [DONE]\n\n");
+        }
     }
 
     /// The whole non-streaming response body.

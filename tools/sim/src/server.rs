@@ -117,6 +117,10 @@ async fn chat(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
 }
 
 async fn models(State(st): State<Arc<AppState>>) -> Response {
+    if st.args.compat == crate::config::Compat::Transformers {
+        // transformers serve 5.17 with no Hugging Face cache directory.
+        return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
+    }
     let created = unix_now();
     axum::Json(serde_json::json!({
         "object": "list",
@@ -144,6 +148,15 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// vLLM's error body (`ErrorResponse`), or FastAPI's `{"detail": ...}` under
+/// `--compat transformers`.
+fn error_for(st: &AppState, status: StatusCode, kind: &str, message: &str) -> Response {
+    if st.args.compat == crate::config::Compat::Transformers {
+        return (status, axum::Json(serde_json::json!({"detail": message}))).into_response();
+    }
+    error(status, kind, message)
+}
+
 /// vLLM's error body (`ErrorResponse`).
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     let body = serde_json::json!({
@@ -163,14 +176,14 @@ async fn generate(st: Arc<AppState>, endpoint: Endpoint, body: Bytes) -> Respons
 async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arrival: Instant) -> Response {
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return error(StatusCode::BAD_REQUEST, "BadRequestError", "request body must be a JSON object"),
-        Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequestError", &format!("invalid JSON: {e}")),
+        Ok(_) => return error_for(st, StatusCode::BAD_REQUEST, "BadRequestError", "request body must be a JSON object"),
+        Err(e) => return error_for(st, StatusCode::BAD_REQUEST, "BadRequestError", &format!("invalid JSON: {e}")),
     };
     let parsed = match openai::parse(&req, endpoint, &st.args) {
         Ok(p) => p,
         Err((status, msg)) => {
             let kind = if status == 404 { "NotFoundError" } else { "BadRequestError" };
-            return error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), kind, &msg);
+            return error_for(st, StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), kind, &msg);
         }
     };
     let info = st.counter.analyze(&parsed.prompt_text, st.args.block_size);
@@ -185,7 +198,7 @@ async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arr
             info.tokens,
             max_tokens
         );
-        return error(StatusCode::BAD_REQUEST, "BadRequestError", &msg);
+        return error_for(st, StatusCode::BAD_REQUEST, "BadRequestError", &msg);
     }
     if parsed.n > st.args.max_num_seqs || info.tokens as u64 + max_tokens as u64 * parsed.n as u64 > st.args.kv_tokens {
         return error(
@@ -218,7 +231,7 @@ async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arr
         m.request_max_num_generation_tokens.observe((max_tokens * parsed.n) as f64);
     }
     let id_num = st.next_id.fetch_add(1, Ordering::Relaxed);
-    let reply = Reply::new(
+    let mut reply = Reply::new(
         endpoint,
         id_num,
         unix_now(),
@@ -228,6 +241,7 @@ async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arr
         max_tokens,
         parsed.include_usage,
     );
+    reply.done = !st.args.ends_without_done();
 
     if st.args.instant {
         // No timing model: account the request as finished at once and answer in one piece.
@@ -265,7 +279,7 @@ async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arr
         events: tx,
     };
     if st.engine.lock().expect("engine lock").send(submit).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", "engine stopped");
+        return error_for(st, StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", "engine stopped");
     }
 
     if !parsed.stream {
@@ -275,7 +289,7 @@ async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arr
                 Some(Event::Admitted { cached_tokens }) => cached = cached_tokens,
                 Some(Event::Step { last: true, .. }) => break,
                 Some(_) => {}
-                None => return error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", "engine stopped"),
+                None => return error_for(st, StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", "engine stopped"),
             }
         }
         let _ = cached;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
 pub mod stamp;
 
 use sb_testkit::bin;
@@ -27,10 +28,14 @@ impl Run {
     }
 }
 
-/// Runs `sb-load --url <url> --model sim <args>` with `stdin` as input.
+/// Runs `sb-load --url <url> --model sim <args>` with `stdin` as input. Unless the test sets
+/// `--max-lag` itself, the lateness check is out of the way (60 s): a test of schedules,
+/// sessions or failures must pass on a busy machine, where sends run late.
 pub fn load(url: &str, args: &[&str], stdin: &str) -> Run {
+    let lag: &[&str] = if args.iter().any(|a| a.starts_with("--max-lag")) { &[] } else { &["--max-lag", "60000"] };
     let mut child = Command::new(bin("sb-load"))
         .args(["--url", url, "--model", "sim"])
+        .args(lag)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -48,12 +48,41 @@ fn latency_section(out: &mut String, title: &str, short: &str, s: &Stats) {
     }
 }
 
+/// With `--group-by` and at most this many groups, the headline block is printed per group
+/// (a sweep point each); more groups (sessions, say) get only the table.
+pub const MAX_GROUP_BLOCKS: usize = 16;
+
+/// Whether the headline is one block per `--group-by` group instead of all groups mixed.
+pub fn per_group_blocks(r: &Report) -> bool {
+    r.group_by.is_some() && (1..=MAX_GROUP_BLOCKS).contains(&r.groups.len())
+}
+
+/// The title of a group's headline block.
+pub fn group_title(by: &str, key: &str) -> String {
+    format!(" Serving Benchmark Result: {by}={key} ")
+}
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
+    let header = has_header(r);
+    if header {
+        out.push_str(&run_header(r));
+        out.push('\n');
+    }
     if !r.trustworthy() {
         out.push_str(&banner(&r.load.problems));
     }
-    block(&mut out, &r.total, r);
+    match &r.group_by {
+        Some(by) if per_group_blocks(r) => {
+            for (i, (k, t)) in r.groups.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                block_titled(&mut out, &group_title(by, k), t, r, false);
+            }
+        }
+        _ => block(&mut out, &r.total, r),
+    }
     if !r.stages.is_empty() {
         out.push('\n');
         out.push_str(&table("Per stage", "stage", &r.stages, &r.percentiles, !r.slo.is_empty()));
@@ -67,7 +96,7 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
         out.push_str(&table(&format!("By {by}"), by, &r.groups, &r.percentiles, !r.slo.is_empty()));
     }
-    load_section(&mut out, &r.load);
+    load_section(&mut out, &r.load, header);
     server_section(&mut out, r);
     out.push_str(&crate::sweep::text(&r.sweeps));
     out.push('\n');
@@ -81,15 +110,96 @@ pub fn render(r: &Report) -> String {
     out
 }
 
+/// Whether the run records describe themselves (command, versions, host): then a header says
+/// so before the numbers. Older run records print as before.
+pub fn has_header(r: &Report) -> bool {
+    r.meta.iter().any(|m| {
+        m.command.is_some()
+            || m.version.is_some()
+            || m.git_commit.is_some()
+            || m.host.is_some()
+            || m.server_version.is_some()
+    })
+}
+
+/// Distinct run descriptions (shards of one run describe it the same way), with their shards.
+pub fn distinct_meta(r: &Report) -> Vec<(crate::meta::RunMeta, Vec<String>)> {
+    let mut out: Vec<(crate::meta::RunMeta, Vec<String>)> = Vec::new();
+    for m in &r.meta {
+        let key = crate::meta::RunMeta { shard: None, ..m.clone() };
+        match out.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, shards)) => shards.extend(m.shard.clone()),
+            None => out.push((key, m.shard.clone().into_iter().collect())),
+        }
+    }
+    out
+}
+
+/// What the run records say about themselves: the rows every run agrees on, then per run
+/// (`conc-4 (shards 0/2, 1/2)`) the rows that differ. Shards of one run describe it once.
+#[allow(clippy::type_complexity)]
+pub fn run_rows(r: &Report) -> (Vec<(&'static str, String)>, Vec<(String, Vec<(&'static str, String)>)>) {
+    let runs = distinct_meta(r);
+    let all: Vec<Vec<(&'static str, String)>> = runs.iter().map(|(m, _)| m.rows()).collect();
+    let shared = |row: &(&'static str, String)| all.iter().all(|rows| rows.contains(row));
+    let common: Vec<(&'static str, String)> =
+        all.first().map(|rows| rows.iter().filter(|x| shared(x)).cloned().collect()).unwrap_or_default();
+    let per_run = runs
+        .iter()
+        .zip(&all)
+        .map(|((m, shards), rows)| {
+            let shards = if shards.is_empty() { String::new() } else { format!(" (shards {})", shards.join(", ")) };
+            (format!("{}{shards}", m.run), rows.iter().filter(|x| !common.contains(x)).cloned().collect())
+        })
+        .collect();
+    (common, per_run)
+}
+
+/// Runs described one by one in the text header; more are counted.
+const MAX_HEADER_RUNS: usize = 8;
+
+fn run_header(r: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(&centre(" Run ", '='));
+    out.push('\n');
+    let (common, runs) = run_rows(r);
+    if let [(run, _)] = runs.as_slice() {
+        row(&mut out, "Run:", run);
+    }
+    for (k, v) in &common {
+        row(&mut out, &format!("{k}:"), v);
+    }
+    for (run, own) in runs.iter().take(MAX_HEADER_RUNS) {
+        if runs.len() > 1 {
+            row(&mut out, "Run:", run);
+        }
+        for (k, v) in own {
+            row(&mut out, &format!("  {k}:"), v);
+        }
+    }
+    if runs.len() > MAX_HEADER_RUNS {
+        let _ = writeln!(out, "... and {} more runs", runs.len() - MAX_HEADER_RUNS);
+    }
+    out
+}
+
 fn block(out: &mut String, t: &Totals, r: &Report) {
-    out.push_str(&centre(" Serving Benchmark Result ", '='));
+    block_titled(out, " Serving Benchmark Result ", t, r, true);
+}
+
+/// vLLM's block for `t`. `whole_run`: the run-wide settings (concurrency cap, configured rate)
+/// apply to these numbers; a group's block shows them only when one run with one stage made
+/// every group.
+pub fn block_titled(out: &mut String, title: &str, t: &Totals, r: &Report, whole_run: bool) {
+    out.push_str(&centre(title, '='));
     out.push('\n');
     row(out, "Successful requests:", t.completed);
     row(out, "Failed requests:", t.failed);
-    if let Some(c) = r.load.max_concurrency {
+    let settings_apply = whole_run || (r.load.records == 1 && r.load.stages.len() <= 1);
+    if let Some(c) = r.load.max_concurrency.filter(|_| settings_apply) {
         row(out, "Maximum request concurrency:", c);
     }
-    if let Some(rate) = r.load.target_rate.filter(|x| x.is_finite()) {
+    if let Some(rate) = r.load.target_rate.filter(|x| x.is_finite() && settings_apply) {
         rowf(out, "Request rate configured (RPS):", rate);
     }
     rowf(out, "Benchmark duration (s):", t.duration_s);
@@ -148,7 +258,7 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-fn banner(problems: &[String]) -> String {
+pub fn banner(problems: &[String]) -> String {
     let mut out = String::new();
     let bar = "!".repeat(50);
     let _ = writeln!(out, "{bar}");
@@ -161,7 +271,8 @@ fn banner(problems: &[String]) -> String {
     out
 }
 
-fn load_section(out: &mut String, l: &LoadInfo) {
+/// `header`: the run header printed the run's self-description, so it is not repeated here.
+fn load_section(out: &mut String, l: &LoadInfo, header: bool) {
     if l.records == 0 {
         return;
     }
@@ -187,6 +298,9 @@ fn load_section(out: &mut String, l: &LoadInfo) {
         rowf(out, "Run wall time (s):", e.saturating_sub(s) as f64 / 1e9);
     }
     for (k, v) in &l.other {
+        if header && crate::meta::KEYS.contains(&k.as_str()) {
+            continue;
+        }
         let text = match v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => match n.as_f64() {
@@ -219,21 +333,24 @@ fn server_section(out: &mut String, r: &Report) {
             SValue::Gauge { mean, max, samples } => {
                 writeln!(out, "{name}  gauge  mean {} max {} ({samples} samples)", num(*mean), num(*max))
             }
-            SValue::Histogram { count, sum, mean, p50, p99 } => writeln!(
-                out,
-                "{name}  histogram  count {} sum {} mean {} p50~{} p99~{}",
-                num(*count),
-                num(*sum),
-                num(*mean),
-                num(*p50),
-                num(*p99)
-            ),
+            SValue::Histogram { count, sum, mean, p50, p99 } => {
+                let unit = crate::samples::unit_of(&m.metric);
+                writeln!(
+                    out,
+                    "{name}  histogram  count {} sum {} mean {}  {}  {}",
+                    num(*count),
+                    num(*sum),
+                    num(*mean),
+                    p50.describe("p50", unit),
+                    p99.describe("p99", unit)
+                )
+            }
         };
     }
 }
 
 /// Compact number: integers as such, others with up to 4 decimals.
-fn num(x: f64) -> String {
+pub fn num(x: f64) -> String {
     if !x.is_finite() {
         return "n/a".into();
     }
@@ -245,7 +362,7 @@ fn num(x: f64) -> String {
     }
 }
 
-fn definitions(r: &Report) -> String {
+pub fn definitions(r: &Report) -> String {
     let mut out = String::from(
         "Definitions (docs/metrics.md), as vLLM bench serve: TTFT = first chunk with choices - send; \
          TPOT = (E2EL - TTFT)/(output tokens - 1); ITL = gaps between chunks (per chunk, pooled); \

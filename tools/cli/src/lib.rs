@@ -1,0 +1,12 @@
+//! The small command-line chores every servebench tool shares, written once (like ripgrep's
+//! `crates/cli`): one duration grammar, `--header` parsing that never echoes a value, and text
+//! from elsewhere made safe to print. Nothing here is about the record stream (that is
+//! `sb-records`).
+
+pub mod duration;
+pub mod header;
+pub mod text;
+
+pub use duration::{parse_duration, parse_positive_duration};
+pub use header::parse_header;
+pub use text::{printable, redact_url};

@@ -1,0 +1,78 @@
+//! What the operating system allows: open file descriptors (one per connection), and the host
+//! name for the run record.
+
+use crate::arrival::Process;
+use crate::schedule::Plan;
+
+/// Descriptors the process needs besides its connections (stdio, the runtime, files).
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the soft limit on open files to the hard limit (every connection is a descriptor;
+/// shells often start at 1024 while the hard limit is far higher), then warns before sending
+/// when the run could need more descriptors than that.
+pub fn raise_open_files(plan: &Plan) {
+    let soft = raise_nofile();
+    let Some(soft) = soft else { return };
+    let timeout_s = plan.timeout.as_secs_f64();
+    // Requests that can be in flight at once: the cap, or for an open loop rate × timeout.
+    let open_loop_peak = plan
+        .stages
+        .iter()
+        .filter_map(|s| match s.process {
+            Process::Constant { rate_per_s } | Process::Poisson { rate_per_s } => Some(rate_per_s),
+            Process::Gamma { rate_per_s, .. } => Some(rate_per_s),
+            _ => None,
+        })
+        .fold(0.0f64, f64::max)
+        * timeout_s;
+    let (peak, why) = match plan.concurrency {
+        Some(n) => (n as f64, format!("--concurrency {n}")),
+        None if open_loop_peak > 0.0 => (
+            open_loop_peak,
+            format!("the rate x --timeout {timeout_s:.0}s, if the server stops answering; --concurrency caps it"),
+        ),
+        None => return,
+    };
+    if peak + RESERVED_FDS as f64 > soft as f64 {
+        eprintln!(
+            "sb-load: warning: up to {peak:.0} requests could be in flight ({why}), but only {soft} file descriptors are allowed (ulimit -n, hard limit included); past about {} connections, sends fail as connect_error \"Too many open files\"",
+            soft.saturating_sub(RESERVED_FDS)
+        );
+    }
+}
+
+/// Soft RLIMIT_NOFILE after raising it to the hard limit; `None` when it cannot be read.
+fn raise_nofile() -> Option<u64> {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit on a local struct; no memory is shared.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        Some(lim.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// This machine's host name, for the run record.
+pub fn hostname() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+        if rc == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            return Some(String::from_utf8_lossy(&buf[..end]).into_owned()).filter(|h| !h.is_empty());
+        }
+    }
+    None
+}

@@ -1,0 +1,104 @@
+//! A server that answers every request with the same canned bytes, for responses sb-sim never
+//! sends (garbage chunks, a 200 that is not a stream, a status with an early close), and that
+//! keeps each request's head so a test can see exactly what went over the wire.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Body {
+    /// Read the whole request body before answering.
+    Read,
+    /// Answer after the request head, without reading the body, then close (a server that
+    /// refuses a request too large for it).
+    AnswerEarlyAndClose,
+}
+
+pub struct Raw {
+    pub url: String,
+    /// Every request head received (request line and headers).
+    pub heads: Arc<Mutex<Vec<String>>>,
+}
+
+/// Serves `response` (a whole HTTP/1.1 response, head and body) to every request.
+pub fn start(response: Vec<u8>, body: Body) -> Raw {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let keep = heads.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let (response, heads) = (response.clone(), keep.clone());
+            std::thread::spawn(move || serve(conn, &response, body, &heads));
+        }
+    });
+    Raw { url, heads }
+}
+
+fn serve(mut conn: TcpStream, response: &[u8], body: Body, heads: &Mutex<Vec<String>>) {
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        // One request: the head, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        heads.lock().unwrap().push(head.clone());
+        if body == Body::AnswerEarlyAndClose {
+            let _ = conn.write_all(response);
+            let _ = conn.flush();
+            // Close our side for writing, then keep reading what the client still sends, so
+            // the response is not lost to a reset (what careful servers do: a lingering close).
+            let _ = conn.shutdown(Shutdown::Write);
+            while matches!(conn.read(&mut chunk), Ok(n) if n > 0) {}
+            return;
+        }
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..head_end + length);
+        if conn.write_all(response).is_err() {
+            return;
+        }
+    }
+}
+
+/// A 200 response whose body is `body`, sent chunked (as streaming servers do), with the
+/// chunked terminator: the body ends cleanly.
+pub fn chunked_200(content_type: &str, body: &str) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n");
+    if !body.is_empty() {
+        r += &format!("{:x}\r\n{body}\r\n", body.len());
+    }
+    r += "0\r\n\r\n";
+    r.into_bytes()
+}
+
+/// A whole response with a status and a body of known length.
+pub fn with_status(status: &str, content_type: &str, body: &str, close: bool) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{}\r\n{body}",
+        body.len(),
+        if close { "connection: close\r\n" } else { "" }
+    )
+    .into_bytes()
+}
