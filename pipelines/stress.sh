@@ -30,7 +30,7 @@ MAX_LAG=${MAX_LAG:-10}
 SHARDS=${SHARDS:-1}
 GPU_PRESETS=${GPU_PRESETS:-gpu,pcie}
 DEPLOY_ARGS=${DEPLOY_ARGS:-}
-LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:latest}
+LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:$SB_VERSION}
 SONNET=${SONNET:-$DATA/datasets/vllm/sonnet.txt}
 default_tokenizer
 

@@ -12,6 +12,8 @@ set -euo pipefail
 shopt -s nullglob
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The workspace version; the load image's default name is servebench:<version>, as sb-deploy's.
+SB_VERSION=$(sed -n 's/^version = "\([^"]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n 1)
 TARGET=${TARGET:-$(basename "$0" .sh)}
 
 log() { printf '[%s] %s\n' "$TARGET" "$*" >&2; }
@@ -39,6 +41,8 @@ cleanup() {
     log "writing the tables of what was done"
     (set +e; "$ON_EARLY_EXIT") || true
   fi
+  # A script's own clean-up (the containers of scale-out DOCKER=1), always.
+  if [ -n "${ON_EXIT:-}" ]; then (set +e; "$ON_EXIT") || true; fi
   local f
   for f in "${KUBE_DELETE[@]}"; do
     log "cleanup: deleting the objects of ${f#"$RUN_DIR"/}"
