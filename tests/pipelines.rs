@@ -889,6 +889,41 @@ fn stress_reports_gpu_power_from_a_dcgm_exporter_through_prometheus() {
 }
 
 #[test]
+fn trace_replay_puts_the_servers_prefix_hits_beside_the_traces_ideal() {
+    // The first 5 s of the Mooncake slice, replayed ten times faster against a fast sim.
+    let run = pipeline(
+        "trace-replay",
+        &[("TRACE", "mooncake"), ("DURATION", "5s"), ("SPEED", "10"), ("SIM_ARGS", "--decode-ms 0.5")],
+    );
+    run.assert_ok();
+    let slice =
+        fs::read_to_string(root().join("testdata/sample/traces/mooncake/conversation_trace.first500.jsonl")).unwrap();
+    let in_window = slice
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["timestamp"].as_f64().unwrap() < 5_000.0)
+        .count();
+    let requests = records(&run.file("requests.ndjson"));
+    assert_eq!(requests.len(), in_window);
+    let results = records(&run.file("results.ndjson"));
+    assert_eq!(of_kind(&results, "result").iter().filter(|r| r["status"] == "ok").count(), in_window);
+    let summary = run.file("summary.txt");
+    let row = |name: &str| -> Vec<f64> {
+        let line =
+            summary.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name}:\n{summary}"));
+        line[name.len() + 2..].split_whitespace().map(|v| v.parse().unwrap()).collect()
+    };
+    let hits = row("prefix-cache hit rate (tokens)");
+    assert!(hits[0] > 0.0 && (hits[0] - hits[1]).abs() <= 0.01, "{summary}");
+    let rates = row("arrival rate (req/s)");
+    assert!(rates[0] > 10.0 && rates[1] > 0.0, "{summary}");
+    assert!(run.stdout().contains("Serving Benchmark Result"));
+    let commands = run.file("commands.sh");
+    for tool in ["sb-sample mooncake", "sb-sample inspect mooncake", "--rate trace", "sb-report "] {
+        assert!(commands.contains(tool), "{tool} missing from commands.sh:\n{commands}");
+    }
+}
+
+#[test]
 fn make_help_lists_every_target() {
     let out = Command::new("make")
         .args(["-s", "-C"])
@@ -898,7 +933,7 @@ fn make_help_lists_every_target() {
         .expect("make is needed for pipelines/Makefile (Debian: apt-get install make)");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for target in ["demo", "io-study", "stress", "sweep", "startup", "scale-out", "all-local"] {
+    for target in ["demo", "io-study", "stress", "sweep", "startup", "scale-out", "trace-replay", "all-local"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{target} "))), "{target} missing:\n{help}");
         assert!(root().join("pipelines").join(format!("{target}.sh")).exists() || target == "all-local");
     }

@@ -87,8 +87,10 @@ impl Aggregate {
             class.count += 1;
             if class.examples.len() < EXAMPLES_PER_CLASS {
                 if let Some(e) = r.error.as_deref() {
-                    if !class.examples.iter().any(|x| x == e) {
-                        class.examples.push(e.to_string());
+                    // Server text: no control character reaches the terminal.
+                    let e = sb_cli::printable(e);
+                    if !class.examples.contains(&e) {
+                        class.examples.push(e);
                     }
                 }
             }

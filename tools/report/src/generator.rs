@@ -72,6 +72,47 @@ pub fn shard_of(r: &RunRecord) -> Option<&str> {
     lookup(&r.extra, "load.shard").or_else(|| r.extra.get("shard")).and_then(Value::as_str)
 }
 
+/// In a closed loop, the share of slot time spent waiting for the generator above which its
+/// lateness counts (sb-load's `CLOSED_LOOP_MAX_IDLE`).
+const CLOSED_LOOP_MAX_IDLE: f64 = 0.01;
+
+/// How a run's sends were paced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pacing {
+    Open,
+    Closed,
+    Burst,
+}
+
+/// sb-load's `loop` field; for records written before it, read from the stages and the
+/// concurrency cap (`inf` alone is a burst, `inf` with a cap a closed loop).
+pub fn pacing(r: &RunRecord) -> Pacing {
+    match r.extra.get("loop").and_then(Value::as_str) {
+        Some("open") => return Pacing::Open,
+        Some("closed") => return Pacing::Closed,
+        Some("burst") => return Pacing::Burst,
+        _ => {}
+    }
+    let x = &r.extra;
+    if x.get("lag_check").and_then(Value::as_str).is_some_and(|s| s.starts_with("skipped")) {
+        return Pacing::Burst;
+    }
+    let stages: Vec<&str> = match lookup(x, "load.stages") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let all_inf = !stages.is_empty() && stages.iter().all(|s| s.split('@').next() == Some("inf"));
+    let capped = lookup(x, "load.concurrency").and_then(Value::as_u64).is_some();
+    let has_target = num(x, TARGET).is_some_and(|t| t.is_finite() && t > 0.0);
+    match (all_inf, capped) {
+        (true, true) => Pacing::Closed,
+        (true, false) => Pacing::Burst,
+        // Another writer's record: judged on its rates when it names a target.
+        (false, _) if stages.is_empty() && !has_target && num(x, SCHEDULED).is_none() => Pacing::Burst,
+        _ => Pacing::Open,
+    }
+}
+
 /// `max_lag_ms`: the threshold given on sb-report's command line, if any.
 pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
     let mut info = LoadInfo { records: records.len(), ..Default::default() };
@@ -131,23 +172,38 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
                 info.problems.push(format!("{name}: {text}"));
             }
         }
-        // Lateness and rate say something only when there was a schedule to keep: with
-        // `--rate inf` every request is due at once and waiting behind the concurrency cap is
-        // the design of the run, not the generator falling behind.
-        let had_schedule = scheduled.is_some() || target.is_some();
-        if had_schedule {
-            let want = scheduled.or(target).unwrap_or(0.0);
-            if let Some(a) = achieved {
-                if want > 0.0 && a < MIN_ACHIEVED_FRACTION * want {
-                    info.problems.push(format!("{name}: sent at {a:.2} req/s of the {want:.2} req/s scheduled"));
+        match pacing(r) {
+            // An open loop (a rate, a trace, stages) promised each request its instant.
+            Pacing::Open => {
+                let want = scheduled.or(target).unwrap_or(0.0);
+                if let Some(a) = achieved {
+                    if want > 0.0 && a < MIN_ACHIEVED_FRACTION * want {
+                        info.problems.push(format!("{name}: sent at {a:.2} req/s of the {want:.2} req/s scheduled"));
+                    }
+                }
+                let limit = max_lag_ms.or_else(|| num(x, &["max_lag_ms"])).unwrap_or(DEFAULT_MAX_LAG_MS);
+                if let Some(p) = p99 {
+                    if p > limit {
+                        info.problems.push(format!("{name}: send lateness p99 {p:.2} ms > {limit} ms"));
+                    }
                 }
             }
-            let limit = max_lag_ms.or_else(|| num(x, &["max_lag_ms"])).unwrap_or(DEFAULT_MAX_LAG_MS);
-            if let Some(p) = p99 {
-                if p > limit {
-                    info.problems.push(format!("{name}: send lateness p99 {p:.2} ms > {limit} ms"));
+            // A closed loop has no rate to keep; its lateness (slot freed -> send) matters only
+            // when it kept the slots idle a material share of the time (docs/load.md).
+            Pacing::Closed => {
+                let limit = max_lag_ms.or_else(|| num(x, &["max_lag_ms"])).unwrap_or(DEFAULT_MAX_LAG_MS);
+                let idle = num(x, &["slot_idle_fraction"]);
+                if let (Some(p), Some(idle)) = (p99, idle) {
+                    if p > limit && idle > CLOSED_LOOP_MAX_IDLE {
+                        info.problems.push(format!(
+                            "{name}: the generator kept its slots waiting: send lateness p99 {p:.2} ms > {limit} ms, slots idle {:.1}% of the time",
+                            idle * 100.0
+                        ));
+                    }
                 }
             }
+            // `--rate inf` alone: everything is due at once; there is no schedule to keep.
+            Pacing::Burst => {}
         }
         match x.get("verdict").and_then(Value::as_str) {
             None | Some("ok") => {}
@@ -177,6 +233,68 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
         }
     }
     info
+}
+
+/// What checking the results against their run records found.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    /// Make the run untrustworthy (results missing).
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Checks the results against the run records that claim them: each sb-load run record says
+/// how many results it wrote (`requests.results`, warm-up included); fewer present means some
+/// were lost on the way (a filter, a cut file, a dropped shard log). Results of a run with no
+/// run record at all are reported as such: the generator's own verdict is unknown. Results
+/// read twice were counted once (docs/report.md).
+pub fn reconcile(c: &crate::collect::Collector) -> Reconciled {
+    let mut out = Reconciled::default();
+    for r in &c.run_records {
+        let Some(claimed) = lookup(&r.extra, "requests.results").and_then(Value::as_u64) else { continue };
+        let shard = shard_of(r);
+        let present = c
+            .runs
+            .get(&r.run)
+            .map_or(0, |s| s.present.get(shard.unwrap_or("-")).copied().unwrap_or(0));
+        let name = match shard {
+            Some(shard) => format!("{} shard {shard}", r.run),
+            None => r.run.clone(),
+        };
+        if present < claimed {
+            out.problems.push(format!(
+                "{name}: {present} of {claimed} results present (its run record counts {claimed}; the others were lost on the way)"
+            ));
+        } else if present > claimed {
+            out.warnings.push(format!(
+                "{name}: {present} results present, but its run record counts {claimed}: results of another stream share its run id"
+            ));
+        }
+    }
+    let recorded: Vec<&str> = c.run_records.iter().map(|r| r.run.as_str()).collect();
+    let orphans: Vec<&str> = c.runs.keys().map(String::as_str).filter(|run| !recorded.contains(run)).collect();
+    if !orphans.is_empty() {
+        let shown: Vec<String> =
+            orphans.iter().take(5).map(|r| if *r == "-" { "(no run id)".to_string() } else { r.to_string() }).collect();
+        out.warnings.push(format!(
+            "results of {} without its run record ({}{}): the load generator's own verdict (schedule kept? results complete?) is unknown; keep sb-load's last line (kind \"run\") with its results",
+            if orphans.len() == 1 { "a run".to_string() } else { format!("{} runs", orphans.len()) },
+            shown.join(", "),
+            if orphans.len() > 5 { ", ..." } else { "" }
+        ));
+    }
+    let d = &c.duplicates;
+    if d.count > 0 {
+        let (run, id) = d.first.clone().unwrap_or_default();
+        out.warnings.push(format!(
+            "{} results were read more than once (the same run and id, first: run {run} id {id:?}) and counted once: is one file given twice?",
+            d.count
+        ));
+    }
+    if d.run_records > 0 {
+        out.warnings.push(format!("{} run records were read more than once and kept once", d.run_records));
+    }
+    out
 }
 
 /// vLLM's burstiness of an sb-load arrival process (`poisson:R` = 1, `gamma:R:B` = B).

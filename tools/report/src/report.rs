@@ -42,7 +42,9 @@ impl Report {
         let fin = |m: &std::collections::BTreeMap<u32, crate::aggregate::Aggregate>| -> Vec<(String, Totals)> {
             m.iter().map(|(k, a)| (k.to_string(), a.finish(p, goodput))).collect()
         };
-        let load = load_info(&c.run_records, max_lag_ms);
+        let mut load = load_info(&c.run_records, max_lag_ms);
+        let reconciled = crate::generator::reconcile(c);
+        load.problems.extend(reconciled.problems);
         // Stage rows are named by their index and, from the run record, sb-load's stage spec.
         let stages = if c.stages.len() > 1 {
             c.stages
@@ -75,6 +77,7 @@ impl Report {
 
         let mut warnings: Vec<String> = load.problems.iter().map(|p| format!("RUN NOT TRUSTWORTHY: {p}")).collect();
         warnings.extend(load.notes.iter().cloned());
+        warnings.extend(reconciled.warnings);
         let runs: Vec<(String, RunShards)> = c.runs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let named_runs = runs.iter().filter(|(k, _)| k != "-").count();
         if named_runs > 1 && c.opts.group_by.as_deref() != Some("run") {

@@ -21,6 +21,8 @@ pub struct LeanUsage {
 /// The fields of `ResultRecord` (tools/records/src/record.rs) that the report reads.
 #[derive(Debug, Deserialize)]
 pub struct LeanResult<'a> {
+    #[serde(default, borrow)]
+    pub id: Cow<'a, str>,
     pub status: Status,
     #[serde(default)]
     pub http_status: Option<u16>,

@@ -140,3 +140,57 @@ pub fn http_get(url: &str) -> Option<String> {
     }
     Some(body.to_string())
 }
+
+/// What a tool run by [`pipe`] wrote and how it ended.
+pub struct Piped {
+    /// The exit status (-1 when killed by a signal).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Piped {
+    /// stdout as NDJSON records (a line that is not JSON fails the test, naming it).
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// The records of one kind.
+    pub fn of_kind(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.records().into_iter().filter(|r| r["kind"] == kind).collect()
+    }
+}
+
+/// Runs a workspace binary (`sb-load`, `sb-report`, ...) with `args`, feeding `stdin` from a
+/// thread of its own (so a tool that writes before it has read everything cannot deadlock),
+/// and collects its output, like ripgrep's `TestCommand`.
+pub fn pipe(tool: &str, args: &[&str], stdin: &[u8]) -> Piped {
+    pipe_env(tool, args, stdin, &[])
+}
+
+/// [`pipe`] with extra environment variables.
+pub fn pipe_env(tool: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Piped {
+    use std::io::Write;
+    let mut cmd = Command::new(bin(tool));
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {tool}: {e}"));
+    let mut input = child.stdin.take().expect("stdin");
+    let text = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&text);
+    });
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait for {tool}: {e}"));
+    feeder.join().expect("stdin feeder");
+    Piped {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
