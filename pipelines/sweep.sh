@@ -17,6 +17,11 @@
 # NAMESPACE, DEPLOY_ARGS, LOADGEN_IMAGE, PROMETHEUS, READY_TIMEOUT, JOB_TIMEOUT, KEEP, RUN_UNFIT=1
 # (deploy the points sb-deploy predicts not to fit too, and let the server decide).
 # The RTX 3080 seed's 17 experiments: DESIGN=pipelines/designs/rtx3080-seed.yaml GPU=rtx-3080-10gb.
+# Capacity (local): CAPACITY_SLO (e.g. ttft_p99_ms=500; default off) also runs `sb-sweep --search`
+# against each point's server, on CAPACITY_N (3000) requests of the same shape, with CAPACITY_ARGS
+# (sb-sweep flags, "--duration 30s --warmup 5s"): the table then has the highest rate within the SLO
+# and the output throughput there beside the single-rate numbers. In a cluster, run
+# `make -C pipelines capacity` per configuration instead.
 TARGET=sweep
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -34,6 +39,9 @@ SEED=${SEED:-42}
 MAX_LAG=${MAX_LAG:-10}
 MAX_ERROR_RATE=${MAX_ERROR_RATE:-0}
 RUN_UNFIT=${RUN_UNFIT:-0}
+CAPACITY_SLO=${CAPACITY_SLO:-}
+CAPACITY_ARGS=${CAPACITY_ARGS:---duration 30s --warmup 5s}
+CAPACITY_N=${CAPACITY_N:-3000}
 DEPLOY_ARGS=${DEPLOY_ARGS:-}
 LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:$SB_VERSION}
 default_tokenizer
@@ -43,10 +51,11 @@ if [ "$MODE" = cluster ]; then
   need_bins sb-sample sb-report sb-scrape sb-deploy
   need_cmd "$KUBECTL"
 else
-  need_bins sb-sample sb-load sb-report sb-scrape sb-sim sb-deploy
+  need_bins sb-sample sb-load sb-report sb-scrape sb-sim sb-deploy ${CAPACITY_SLO:+sb-sweep}
 fi
 make_run_dir
 write_run_info MODEL GPU SWEEP DESIGN SET N RATE INPUT_LEN OUTPUT_LEN SEED TOKENIZER MAX_LAG MAX_ERROR_RATE RUN_UNFIT SIM_ARGS DEPLOY_ARGS \
+  CAPACITY_SLO CAPACITY_ARGS CAPACITY_N \
   LOADGEN_IMAGE PROMETHEUS NAMESPACE
 
 # The same arguments make the plan and (in a cluster) each point's manifests.
@@ -66,6 +75,13 @@ points=$(grep -c '"kind":"plan"' "$RUN_DIR/plan.ndjson" || true)
 [ "$points" -gt 0 ] || die "the plan has no points"
 log "$points points for $MODEL on $GPU: $(jq -r '.point' "$RUN_DIR/plan.ndjson" | tr '\n' ' ')"
 sample_random "$RUN_DIR/requests.ndjson"
+if [ -n "$CAPACITY_SLO" ]; then
+  if [ "$MODE" = cluster ]; then
+    log "CAPACITY_SLO: the search runs locally only; in a cluster run make -C pipelines capacity per configuration"
+  else
+    N=$CAPACITY_N sample_random "$RUN_DIR/capacity-requests.ndjson"
+  fi
+fi
 [ "$MODE" = cluster ] || sim_tokenizer_args
 
 # jq: a plan record's engine_args (["--max-num-seqs", "128", "--enforce-eager", ...]) as an
@@ -93,8 +109,12 @@ write_sweep_table() {
   {
     echo "# Sweep: $MODEL on $GPU ($MODE, $N requests at $RATE each)"
     echo
-    printf '| point | parameters | %s | status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")"
-    printf '|---|---|%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")"
+    cap_head="" cap_rule=""
+    if [ -n "$CAPACITY_SLO" ]; then
+      cap_head=" max req/s within $CAPACITY_SLO | out tok/s there |" cap_rule="---:|---:|"
+    fi
+    printf '| point | parameters | %s |%s status |\n' "$(jq -r 'join(" | ")' <<<"$SUMMARY_COLUMNS")" "$cap_head"
+    printf '|---|---|%s%s---|\n' "$(jq -r 'map("---:|") | join("")' <<<"$SUMMARY_COLUMNS")" "$cap_rule"
     for dir in "$RUN_DIR"/points/*/; do
       point=$(basename "$dir")
       params=$(jq -r '.params | to_entries | map("\(.key)=\(.value)") | join(" ")' "$dir/plan.json")
@@ -103,7 +123,17 @@ write_sweep_table() {
       else
         row=$(jq -r 'map("-") | join(" | ")' <<<"$SUMMARY_COLUMNS")
       fi
-      printf '| %s | %s | %s | %s |\n' "$point" "$params" "$row" "$(cat "$dir/status" 2>/dev/null || echo interrupted)"
+      cap=""
+      if [ -n "$CAPACITY_SLO" ]; then
+        # The sweep record (the last line of sb-sweep's output): the max rate and its point's throughput.
+        cap=" $(grep -h '"kind":"sweep"' "$dir/capacity.ndjson" 2>/dev/null | tail -n 1 | jq -r '
+          def r(d): if . == null then "-" else (. * d | round / d | tostring) end;
+          .max_rate_rps as $m
+          | "\($m | r(100)) | \([.points[] | select(.pass and .target_rate_rps == $m) | .output_throughput_tps][0] | r(10)) |"' \
+          2>/dev/null || true)"
+        [ "$cap" != " " ] || cap=" - | - |"
+      fi
+      printf '| %s | %s | %s |%s %s |\n' "$point" "$params" "$row" "$cap" "$(cat "$dir/status" 2>/dev/null || echo interrupted)"
     done
   } >"$RUN_DIR/sweep.md"
   results=("$RUN_DIR"/points/*/results.ndjson)
@@ -165,6 +195,14 @@ while IFS= read -r plan; do
       --run "sweep-$stamp-$point" --tag "point=$point" \
       2>"$RUN_DIR/logs/load-$point.log" || status="load check failed: $(tail -n 1 "$RUN_DIR/logs/load-$point.log" | sed 's/.*: //')"
     scrape_end
+    if [ -n "$CAPACITY_SLO" ]; then
+      # The highest rate within the SLO on the same server (sb-sweep resets its prefix cache).
+      # shellcheck disable=SC2086
+      run ">$dir/capacity.ndjson" "$SB_BIN/sb-sweep" --search --slo "$CAPACITY_SLO" $CAPACITY_ARGS \
+        --requests "$RUN_DIR/capacity-requests.ndjson" --run "capacity-$stamp-$point" -- --url "$SIM_URL" \
+        --model "$MODEL" --seed "$SEED" --max-lag "$MAX_LAG" 2>"$RUN_DIR/logs/capacity-$point.log" ||
+        log "$point: sb-sweep: $(tail -n 1 "$RUN_DIR/logs/capacity-$point.log")"
+    fi
     stop_pid "$SIM_PID"
     [ -z "$unmodelled" ] || status="$status (sb-sim does not model $unmodelled)"
   else
