@@ -168,10 +168,12 @@ struct Line {
     sent: u64,
     done: u64,
     failed: u64,
-    /// Requests expected in all (all shards: `read` counts every line taken from the input).
+    /// Lines expected from the input in all (every shard's: `read` counts them all).
     total: Option<u64>,
     duration_s: Option<f64>,
-    rate: f64,
+    /// Sends and completions per second over the last few seconds.
+    send_rate: f64,
+    done_rate: f64,
     ttft_p50_ms: Option<f64>,
     output_tok_s: Option<f64>,
 }
@@ -185,48 +187,72 @@ fn clock(secs: f64) -> String {
     }
 }
 
+/// How far the run is, one way of knowing its size.
+#[derive(Clone, Debug, PartialEq)]
+struct Estimate {
+    /// `done/expected` when by count.
+    count: Option<(u64, u64)>,
+    fraction: f64,
+    /// Seconds left; none while nothing finishes.
+    eta_s: Option<f64>,
+}
+
 impl Line {
-    /// Fraction done and seconds left: by count (at the recent read rate) or by time,
-    /// whichever ends the run first.
-    fn progress(&self) -> Option<(f64, Option<f64>)> {
-        let by_count = self.total.filter(|t| *t > 0).map(|t| {
-            let left = t.saturating_sub(self.read) as f64;
-            let eta = if self.read >= t { Some(0.0) } else { (self.rate > 0.0).then(|| left / self.rate) };
-            ((self.read as f64 / t as f64).min(1.0), eta)
+    /// Requests this process will finish: the total, scaled by the share of lines it takes
+    /// (a shard sends about 1/N of what it reads).
+    fn expected(&self) -> Option<u64> {
+        let t = self.total.filter(|t| *t > 0)?;
+        // One request read may wait for its slot, not yet sent: no shard's share in that.
+        Some(if self.read > self.sent + 1 {
+            ((t as f64) * self.sent as f64 / self.read as f64).round().max(self.done as f64) as u64
+        } else {
+            t
+        })
+    }
+
+    /// By count (completions at the recent rate) and by time (the stages' or `--duration`'s
+    /// end, plus the requests in flight draining), whichever ends the run first.
+    fn progress(&self) -> Option<Estimate> {
+        let by_count = self.expected().map(|t| {
+            let left = t.saturating_sub(self.done) as f64;
+            let eta_s = if left == 0.0 { Some(0.0) } else { (self.done_rate > 0.0).then(|| left / self.done_rate) };
+            Estimate { count: Some((self.done.min(t), t)), fraction: (self.done as f64 / t as f64).min(1.0), eta_s }
         });
-        let by_time = self
-            .duration_s
-            .filter(|d| *d > 0.0)
-            .map(|d| ((self.elapsed_s / d).min(1.0), Some((d - self.elapsed_s).max(0.0))));
+        let by_time = self.duration_s.filter(|d| *d > 0.0).map(|d| Estimate {
+            count: None,
+            fraction: (self.elapsed_s / d).min(1.0),
+            eta_s: Some((d - self.elapsed_s).max(0.0)),
+        });
         match (by_count, by_time) {
             (Some(c), Some(t)) => {
-                let eta_c = c.1.unwrap_or(f64::INFINITY);
-                Some(if t.1.unwrap_or(f64::INFINITY) < eta_c { t } else { c })
+                let inf = f64::INFINITY;
+                Some(if t.eta_s.unwrap_or(inf) < c.eta_s.unwrap_or(inf) { Estimate { count: c.count, ..t } } else { c })
             }
             (c, t) => c.or(t),
         }
     }
 
     fn render(&self) -> String {
+        let in_flight = self.sent.saturating_sub(self.done);
         let mut s = format!("sb-load: {:>6.1}s", self.elapsed_s);
-        match self.total {
-            Some(t) => s += &format!("  {}/{t}", self.read.min(t)),
+        match self.progress() {
+            Some(e) => {
+                if let Some((done, of)) = e.count {
+                    s += &format!("  {done}/{of}");
+                }
+                s += &format!(" {:.1}%", 100.0 * e.fraction);
+                s += &match e.eta_s {
+                    // Sending is over by time; what is left is the requests in flight.
+                    Some(x) if x <= 0.0 && e.count.is_none() && in_flight > 0 => "  draining".to_string(),
+                    Some(x) => format!("  ETA {}", clock(x)),
+                    None => "  ETA ?".into(),
+                };
+            }
             None => s += &format!("  read {}", self.read),
         }
-        if let Some((frac, eta)) = self.progress() {
-            s += &format!(" {:.1}%", 100.0 * frac);
-            s += &match eta {
-                Some(e) => format!("  ETA {}", clock(e)),
-                None => "  ETA ?".into(),
-            };
-        }
         s += &format!(
-            "  sent {}  done {}  errors {}  in flight {}  {:.1} req/s",
-            self.sent,
-            self.done,
-            self.failed,
-            self.sent.saturating_sub(self.done),
-            self.rate
+            "  sent {}  done {}  errors {}  in flight {in_flight}  {:.1} req/s",
+            self.sent, self.done, self.failed, self.send_rate
         );
         match self.ttft_p50_ms {
             Some(t) => s += &format!("  TTFT p50 {t:.0} ms"),
@@ -260,28 +286,33 @@ impl Progress {
                     (l, n) => l.or(n),
                 };
                 let mut snaps = std::collections::VecDeque::from([counters.live.snapshot()]);
-                let mut reads = std::collections::VecDeque::from([(started, 0u64)]);
+                // (when, sent, done) a second apart, for the rates.
+                let mut counts = std::collections::VecDeque::from([(started, 0u64, 0u64)]);
                 let mut last_at = started;
                 let mut drawn = false;
                 let line = |snaps: &std::collections::VecDeque<Snapshot>,
-                            reads: &std::collections::VecDeque<(Instant, u64)>| {
-                    let (t0, r0) = reads[0];
-                    let read = counters.read.load(Ordering::Relaxed);
-                    let secs = t0.elapsed().as_secs_f64();
+                            counts: &std::collections::VecDeque<(Instant, u64, u64)>| {
+                    let (t0, sent0, done0) = counts[0];
+                    let (t1, sent, done) = *counts.back().unwrap();
+                    let secs = t1.duration_since(t0).as_secs_f64();
+                    let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
                     let (ttft, tok_s) = window_stats(&snaps[0], snaps.back().unwrap());
                     Line {
                         elapsed_s: started.elapsed().as_secs_f64(),
-                        read,
-                        sent: counters.sent.load(Ordering::Relaxed),
-                        done: counters.done.load(Ordering::Relaxed),
+                        read: counters.read.load(Ordering::Relaxed),
+                        sent,
+                        done,
                         failed: counters.failed.load(Ordering::Relaxed),
                         total,
                         duration_s: expected.duration.map(|d| d.as_secs_f64()),
-                        rate: if secs > 0.0 { read.saturating_sub(r0) as f64 / secs } else { 0.0 },
+                        send_rate: per_s(sent.saturating_sub(sent0)),
+                        done_rate: per_s(done.saturating_sub(done0)),
                         ttft_p50_ms: ttft,
                         output_tok_s: tok_s,
                     }
                 };
+                let now_counts =
+                    || (Instant::now(), counters.sent.load(Ordering::Relaxed), counters.done.load(Ordering::Relaxed));
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
                     if last_at.elapsed() < Duration::from_secs(1) {
@@ -289,12 +320,12 @@ impl Progress {
                     }
                     last_at = Instant::now();
                     snaps.push_back(counters.live.snapshot());
-                    reads.push_back((last_at, counters.read.load(Ordering::Relaxed)));
+                    counts.push_back(now_counts());
                     if snaps.len() > WINDOW + 1 {
                         snaps.pop_front();
-                        reads.pop_front();
+                        counts.pop_front();
                     }
-                    let text = line(&snaps, &reads).render();
+                    let text = line(&snaps, &counts).render();
                     let _ = if terminal {
                         write!(std::io::stderr(), "\r\x1b[2K{text}")
                     } else {
@@ -307,8 +338,8 @@ impl Progress {
                 } else if !terminal {
                     // The last state, for logs: what was read, sent and done in the end.
                     snaps.push_back(counters.live.snapshot());
-                    reads.push_back((Instant::now(), counters.read.load(Ordering::Relaxed)));
-                    let _ = writeln!(std::io::stderr(), "{}", line(&snaps, &reads).render());
+                    counts.push_back(now_counts());
+                    let _ = writeln!(std::io::stderr(), "{}", line(&snaps, &counts).render());
                 }
             })
             .expect("spawn progress thread");
@@ -362,33 +393,54 @@ mod tests {
     }
 
     fn line() -> Line {
-        Line { elapsed_s: 10.0, read: 250, sent: 250, done: 240, failed: 1, rate: 25.0, ..Default::default() }
+        Line {
+            elapsed_s: 10.0,
+            read: 260,
+            sent: 260,
+            done: 250,
+            failed: 1,
+            send_rate: 26.0,
+            done_rate: 25.0,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn total_percentage_and_eta_by_count() {
         let l = Line { total: Some(1000), ttft_p50_ms: Some(84.4), output_tok_s: Some(1234.0), ..line() };
+        // 750 to finish at 25 a second: 30 s.
         assert_eq!(
             l.render(),
-            "sb-load:   10.0s  250/1000 25.0%  ETA 30s  sent 250  done 240  errors 1  in flight 10  25.0 req/s  \
+            "sb-load:   10.0s  250/1000 25.0%  ETA 30s  sent 260  done 250  errors 1  in flight 10  26.0 req/s  \
              TTFT p50 84 ms  1234 out tok/s"
         );
-        // Nothing read lately: no rate, no honest ETA.
-        assert!(Line { total: Some(1000), rate: 0.0, ..line() }.render().contains("25.0%  ETA ?"));
+        // Nothing finished lately: no honest ETA.
+        assert!(Line { total: Some(1000), done_rate: 0.0, ..line() }.render().contains("25.0%  ETA ?"));
+        // Everything sent, 10 in flight: the ETA is theirs (0.4 s, or 5 s at 2 a second).
+        let draining = Line { total: Some(260), ..line() };
+        assert!(draining.render().contains("250/260 96.2%  ETA 0s"), "{}", draining.render());
+        let slow = Line { total: Some(260), done_rate: 2.0, ..line() };
+        assert!(slow.render().contains("250/260 96.2%  ETA 5s"), "{}", slow.render());
+        // Shard 1/2: half of what is read is sent, so about half the lines finish here.
+        let shard = Line { total: Some(1000), read: 520, sent: 260, ..line() };
+        assert!(shard.render().contains("250/500 50.0%  ETA 10s"), "{}", shard.render());
     }
 
     #[test]
     fn eta_by_time_and_whichever_ends_first() {
         let by_time = Line { duration_s: Some(60.0), ..line() };
-        assert!(by_time.render().contains("  read 250 16.7%  ETA 50s  "), "{}", by_time.render());
+        assert!(by_time.render().starts_with("sb-load:   10.0s 16.7%  ETA 50s  sent 260"), "{}", by_time.render());
         // 750 left at 25/s = 30 s, before the 50 s of the duration: the count wins.
         let both = Line { total: Some(1000), duration_s: Some(60.0), ..line() };
         assert!(both.render().contains("250/1000 25.0%  ETA 30s"), "{}", both.render());
         let long = Line { total: Some(100_000), duration_s: Some(60.0), ..line() };
         assert!(long.render().contains("250/100000 16.7%  ETA 50s"), "{}", long.render());
+        // The duration is over, requests still in flight.
+        let over = Line { duration_s: Some(8.0), ..line() };
+        assert!(over.render().contains(" 100.0%  draining  sent"), "{}", over.render());
         // Unknown total and no duration: counts only, as before.
         let none = line().render();
-        assert!(none.starts_with("sb-load:   10.0s  read 250  sent 250") && !none.contains('%'), "{none}");
+        assert!(none.starts_with("sb-load:   10.0s  read 260  sent 260") && !none.contains('%'), "{none}");
         assert!(none.ends_with("TTFT p50 -  - out tok/s"));
         assert_eq!(clock(3725.0), "1h02m");
         assert_eq!(clock(125.0), "2m05s");
