@@ -890,11 +890,11 @@ fn stress_reports_gpu_power_from_a_dcgm_exporter_through_prometheus() {
 
 #[test]
 fn trace_replay_puts_the_servers_prefix_hits_beside_the_traces_ideal() {
-    // The first 5 s of the Mooncake slice, replayed ten times faster against a fast sim.
-    let run = pipeline(
-        "trace-replay",
-        &[("TRACE", "mooncake"), ("DURATION", "5s"), ("SPEED", "10"), ("SIM_ARGS", "--decode-ms 0.5")],
-    );
+    // The first 5 s of the Mooncake slice, replayed ten times faster against a fast sim; GPT-2's
+    // tokenizer loads fastest in debug builds.
+    let gpt2 = testdata("sample/tokenizers/gpt2").display().to_string();
+    let env = [("TRACE", "mooncake"), ("DURATION", "5s"), ("SPEED", "10"), ("SIM_ARGS", "--decode-ms 0.5")];
+    let run = pipeline("trace-replay", &[&env[..], &[("TOKENIZER", gpt2.as_str())]].concat());
     run.assert_ok();
     let slice =
         fs::read_to_string(root().join("testdata/sample/traces/mooncake/conversation_trace.first500.jsonl")).unwrap();
@@ -924,6 +924,84 @@ fn trace_replay_puts_the_servers_prefix_hits_beside_the_traces_ideal() {
 }
 
 #[test]
+fn capacity_locally_finds_the_max_rate_of_a_sim_of_known_capacity() {
+    // The default shape: 8 slots x 10 ms steps and 20-token outputs, 40 req/s (docs/sim.md).
+    let run = pipeline(
+        "capacity",
+        &[
+            ("N", "400"),
+            ("DURATION", "2s"),
+            ("WARMUP", "500ms"),
+            ("SATURATION_WINDOW", "2s"),
+            ("MIN", "15"),
+            ("MAX", "60"),
+            ("PRECISION", "30%"),
+        ],
+    );
+    run.assert_ok();
+    let sweep = records(&run.file("sweep.ndjson"));
+    let last = sweep.last().unwrap();
+    assert_eq!(last["kind"], "sweep");
+    let max = last["max_rate_rps"].as_f64().unwrap();
+    assert!(max > 20.0 && max < 40.0, "max rate {max}");
+    let table = run.file("capacity.md");
+    assert!(table.contains("max rate within the SLO:"), "{table}");
+    let rows = table.lines().filter(|l| l.starts_with("| p")).count();
+    assert_eq!(rows, last["points"].as_array().unwrap().len(), "{table}");
+    assert!(run.file("report.txt").contains("Max rate within the SLO (req/s):"));
+    assert!(run.file("commands.sh").contains("sb-sweep --search --slo ttft_p99_ms=200"));
+}
+
+#[test]
+fn capacity_in_a_cluster_runs_sb_sweep_as_one_load_pod() {
+    let (run, fake) = cluster_pipeline("capacity", &[("N", "20"), ("SLO", "ttft_p99_ms=500")]);
+    // The fake cluster's pod log holds sb-load results, not a sweep: the run says so and fails.
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(run.stderr().contains("no sweep record"), "{}", run.stderr());
+    let job = run.file("job.yaml");
+    assert!(job.contains("kind: Job") && job.contains("  completions: 1"), "{job}");
+    for arg in
+        ["\"sb-sweep\",\"--search\"", "\"--slo\",\"ttft_p99_ms=500\"", "\"--requests\",\"/requests/requests.ndjson\""]
+    {
+        assert!(job.contains(arg), "{arg} not in {job}");
+    }
+    assert!(job.contains(".bench.svc:8000\""), "the sweep goes to the Service: {job}");
+    let calls = calls(&fake);
+    assert!(calls.iter().any(|c| c.contains("logs") && c.contains("-0-fake -c sb-load")), "{calls:?}");
+    assert!(calls.iter().filter(|c| c.contains("delete -f")).count() >= 3, "the objects are deleted: {calls:?}");
+}
+
+#[test]
+fn sweep_with_capacity_slo_reports_the_max_rate_of_each_configuration() {
+    let run = pipeline(
+        "sweep",
+        &[
+            ("N", "20"),
+            ("RATE", "poisson:20"),
+            ("OUTPUT_LEN", "8"),
+            ("SWEEP", "max-num-seqs=8"),
+            ("SET", "max-model-len=16384"),
+            ("CAPACITY_SLO", "ttft_p99_ms=300"),
+            ("CAPACITY_N", "400"),
+            ("CAPACITY_ARGS", "--duration 2s --warmup 500ms --saturation-window 2s --min 20 --max 80 --precision 40%"),
+        ],
+    );
+    run.assert_ok();
+    let table = run.file("sweep.md");
+    assert!(table.contains("| max req/s within ttft_p99_ms=300 | out tok/s there | status |"), "{table}");
+    let row =
+        table.lines().find(|l| l.starts_with("| p") && !l.starts_with("| point")).unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let n = cells.len();
+    let max: f64 = cells[n - 4].parse().unwrap_or_else(|_| panic!("no max rate in {row}"));
+    assert!(max >= 20.0, "{row}");
+    assert!(cells[n - 3].parse::<f64>().unwrap() > 0.0, "{row}");
+    assert_eq!(cells[n - 2], "ok", "{row}");
+    let capacity = records(&run.file(&format!("points/{}/capacity.ndjson", cells[1])));
+    assert_eq!(capacity.last().unwrap()["max_rate_rps"].as_f64(), Some(max));
+}
+
+#[test]
 fn make_help_lists_every_target() {
     let out = Command::new("make")
         .args(["-s", "-C"])
@@ -933,7 +1011,9 @@ fn make_help_lists_every_target() {
         .expect("make is needed for pipelines/Makefile (Debian: apt-get install make)");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for target in ["demo", "io-study", "stress", "sweep", "startup", "scale-out", "trace-replay", "all-local"] {
+    for target in
+        ["demo", "io-study", "stress", "sweep", "capacity", "startup", "scale-out", "trace-replay", "all-local"]
+    {
         assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{target} "))), "{target} missing:\n{help}");
         assert!(root().join("pipelines").join(format!("{target}.sh")).exists() || target == "all-local");
     }

@@ -275,15 +275,22 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
         let gated = plan.model.as_ref().is_some_and(|m| m.gated) && opts.model_path.is_none();
         envs.push(secret_env("HF_TOKEN", secret, key, !gated));
     }
-    for (k, v) in key_values("--env", &opts.env)? {
+    let literal = key_values("--env", &opts.env)?;
+    crate::names::refuse_literal_secret_env(&literal)?;
+    for (k, v) in literal {
         envs.push(env(&k, &v));
     }
     for (k, v) in key_values("--env-secret", &opts.env_secret)? {
         let Some((secret, key)) = v.split_once(':') else {
-            bail!("--env-secret {k}={v}: expected NAME=SECRET:KEY");
+            bail!("--env-secret {k}=...: expected NAME=SECRET:KEY (the name of a Secret and its key)");
         };
         envs.push(secret_env(&k, secret, key, false));
     }
+    // One entry per name: a later one (--env-secret HF_TOKEN=...) replaces the default.
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<EnvVar> = envs.into_iter().rev().filter(|e| seen.insert(e.name.clone())).collect();
+    unique.reverse();
+    let envs = unique;
 
     let mut args = vec![
         model_arg,

@@ -60,34 +60,66 @@ pub fn check_label_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Parses repeated `KEY=VALUE` options into a map (for labels, node selectors, env).
+/// Parses repeated `KEY=VALUE` options into a map (for labels, node selectors, env). Errors
+/// show the key only: a value may be a secret.
 pub fn key_values(option: &str, items: &[String]) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for item in items {
         let Some((k, v)) = item.split_once('=') else {
-            bail!("{option} {item:?}: expected KEY=VALUE");
+            bail!("{option}: expected KEY=VALUE, got a word with no '=' (not shown: it may be a secret)");
         };
         if k.is_empty() {
-            bail!("{option} {item:?}: the key is empty");
+            bail!("{option} ={}: the key is empty", if v.is_empty() { "" } else { "..." });
         }
         out.insert(k.to_string(), v.to_string());
     }
     Ok(out)
 }
 
-/// `90s`, `30m`, `2h`, or plain seconds.
-pub fn parse_duration_s(option: &str, text: &str) -> Result<i64> {
-    let t = text.trim();
-    let (num, mult) = match t.chars().last() {
-        Some('s') => (&t[..t.len() - 1], 1),
-        Some('m') => (&t[..t.len() - 1], 60),
-        Some('h') => (&t[..t.len() - 1], 3600),
-        _ => (t, 1),
-    };
-    match num.parse::<i64>() {
-        Ok(n) if n > 0 => Ok(n * mult),
-        _ => bail!("{option} {text:?}: expected a duration like 90s, 30m or 2h"),
+/// True for an environment variable or flag name that holds a secret by its name: `…TOKEN`,
+/// `…KEY`, `…SECRET`, `…PASSWORD` (any case, `-` or `_`).
+pub fn looks_secret(name: &str) -> bool {
+    let n = name.trim_start_matches('-').to_ascii_uppercase().replace('-', "_");
+    ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS", "APIKEY"].iter().any(|s| n.ends_with(s))
+}
+
+/// Refuses `--env NAME=VALUE` for a name that holds a secret: its value would be written into
+/// the manifest in plain text. The error shows the secretKeyRef way, never the value.
+pub fn refuse_literal_secret_env(env: &BTreeMap<String, String>) -> Result<()> {
+    for name in env.keys() {
+        if looks_secret(name) {
+            bail!(
+                "--env {name}=...: {name} looks like a secret, and a literal value would be written into the manifest (and every `kubectl get -o yaml`). Keep it in a Secret and reference it: `kubectl create secret generic my-secret --from-literal={name}=...`, then `--env-secret {name}=my-secret:{name}`{}",
+                if name == "HF_TOKEN" { " (for HF_TOKEN, --hf-secret NAME[:KEY] does this)" } else { "" }
+            );
+        }
     }
+    Ok(())
+}
+
+/// Refuses an `--extra-arg` that would put a secret on the command line (`--hf-token=…`,
+/// `--api-key …`): argv is in the manifest and in `ps`. The value is never shown.
+pub fn refuse_secret_args(args: &[String]) -> Result<()> {
+    for arg in args {
+        let flag = arg.split('=').next().unwrap_or("");
+        if flag.starts_with("--") && looks_secret(flag) {
+            bail!(
+                "--extra-arg {flag}{}: a secret on the engine's command line is written into the manifest; give the server its key from a Secret instead (--hf-secret for HF_TOKEN, --env-secret VLLM_API_KEY=SECRET:KEY for --api-key)",
+                if arg.contains('=') { "=..." } else { " ..." }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A duration in whole seconds (Kubernetes fields are integers), in the grammar every
+/// servebench tool shares (`sb_cli::duration`): `90s`, `1.5m`, `1m30s`, `2h`, or plain seconds.
+pub fn parse_duration_s(option: &str, text: &str) -> Result<i64> {
+    let d = sb_cli::parse_positive_duration(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))?;
+    if d.subsec_nanos() != 0 {
+        bail!("{option} {text:?}: Kubernetes takes whole seconds here (e.g. 90s, 1m30s)");
+    }
+    Ok(d.as_secs() as i64)
 }
 
 /// A Prometheus duration as the prometheus-operator CRDs require for `interval`:

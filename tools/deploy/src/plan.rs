@@ -102,6 +102,8 @@ pub fn build(opts: &DeployOptions) -> Result<Plan> {
         }
     }
     let env = names::key_values("--env", &opts.env)?;
+    names::refuse_literal_secret_env(&env)?;
+    names::refuse_secret_args(&opts.extra_args)?;
     let mut planned = Vec::new();
     for point in points {
         let mut params = base.clone();

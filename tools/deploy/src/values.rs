@@ -33,12 +33,14 @@ pub struct Setting {
 /// Splits `key=value` (the value may contain `=`).
 pub fn parse_set(arg: &str) -> Result<Setting> {
     let Some((k, v)) = arg.split_once('=') else {
-        bail!("--set {arg:?}: expected key=value, e.g. --set max-model-len=16384");
+        bail!("--set: expected key=value, e.g. --set max-model-len=16384 (got a word with no '=', not shown)");
     };
     if k.trim().is_empty() {
-        bail!("--set {arg:?}: the key is empty");
+        bail!("--set ={}: the key is empty", if v.is_empty() { "" } else { "..." });
     }
-    Ok(Setting { origin: format!("--set {arg}"), key: k.trim().to_string(), value: Given::Text(v.to_string()) })
+    // The origin is quoted in errors: a secret's value must not be (`--set hf-token=...`).
+    let shown = if crate::names::looks_secret(k.trim()) { format!("--set {}=***", k.trim()) } else { format!("--set {arg}") };
+    Ok(Setting { origin: shown, key: k.trim().to_string(), value: Given::Text(v.to_string()) })
 }
 
 /// Reads a values file: a YAML or JSON map of engine flags (`max-model-len: 16384`,

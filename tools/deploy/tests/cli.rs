@@ -56,7 +56,7 @@ fn bad_inputs_are_clear_errors_with_exit_2() {
         (&["--model-cache", "nfs:/models"], "expected emptydir, pvc:CLAIM[/PATH] or hostpath:/DIR"),
         (&["--gpu", "tpu-v5"], "--gpu \"tpu-v5\" is not known"),
         (&["--label", "servebench.io/x=a/b"], "label servebench.io/x"),
-        (&["--startup-timeout", "soon"], "expected a duration"),
+        (&["--startup-timeout", "soon"], "--startup-timeout: bad duration \"soon\"; expected e.g. 250ms"),
         (&["--monitor", "podmonitor", "--monitor-interval", "15"], "expected a Prometheus duration"),
         (&["--values", "testdata/deploy/does-not-exist.yaml"], "values file testdata/deploy/does-not-exist.yaml"),
     ];

@@ -23,6 +23,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Sent with every request (`--header`).
     pub headers: reqwest::header::HeaderMap,
+    /// Largest body read from one scrape (`--max-body-mib`).
+    pub max_body: usize,
 }
 
 #[derive(Default)]
@@ -101,7 +103,7 @@ impl Poller<'_> {
     /// One scrape of every URL, concurrently; samples written and flushed. Errors are stdout's.
     async fn round<W: Write>(&mut self, sink: &mut Sink<W>) -> std::io::Result<()> {
         let scrape_ns = Clock::global().now_ns();
-        let fetches = self.cfg.urls.iter().map(|url| fetch(&self.client, url));
+        let fetches = self.cfg.urls.iter().map(|url| fetch(&self.client, url, self.cfg.max_body));
         let results = futures_util::future::join_all(fetches).await;
         self.scrapes += 1;
         for ((url, result), st) in self.cfg.urls.iter().zip(results).zip(self.stats.iter_mut()) {
@@ -109,10 +111,10 @@ impl Poller<'_> {
                 Ok(r) => r,
                 Err(e) => {
                     if st.failed == 0 {
-                        eprintln!("sb-scrape: {url}: {e} (retrying every {:?})", self.cfg.interval);
+                        eprintln!("sb-scrape: {url}: {} (retrying every {:?})", sb_cli::printable(&e), self.cfg.interval);
                     }
                     st.failed += 1;
-                    st.last_error = Some(e);
+                    st.last_error = Some(sb_cli::printable(&e));
                     continue;
                 }
             };
@@ -120,7 +122,8 @@ impl Poller<'_> {
             let parsed = expfmt::parse(&text, dialect);
             if !parsed.errors.is_empty() {
                 if st.bad_lines == 0 {
-                    eprintln!("sb-scrape: {url}: cannot read {}", parsed.errors[0]);
+                    // The line is the server's text: no control character reaches the terminal.
+                    eprintln!("sb-scrape: {url}: cannot read {}", sb_cli::printable(&parsed.errors[0].to_string()));
                 }
                 st.bad_lines += parsed.errors.len() as u64;
             }
@@ -164,7 +167,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// The body of one scrape and its dialect (from the `Content-Type`).
-async fn fetch(client: &reqwest::Client, url: &str) -> Result<(String, Dialect), String> {
+async fn fetch(client: &reqwest::Client, url: &str, max_body: usize) -> Result<(String, Dialect), String> {
     // Ask for the classic text format, which every exporter serves; OpenMetrics is still read if
     // a server insists on it.
     let response = client
@@ -179,7 +182,7 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<(String, Dialect),
     }
     let content_type =
         response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
-    let text = response.text().await.map_err(|e| error_chain(&e))?;
+    let text = crate::body::read_capped(response, max_body).await?;
     Ok((text, Dialect::from_content_type(content_type.as_deref())))
 }
 

@@ -1,6 +1,7 @@
 //! sb-scrape: a time window -> metric samples, from a Prometheus server, from /metrics endpoints
 //! polled directly, or from a vLLM server's start-up log. See `docs/scrape.md`.
 
+mod body;
 mod endpoint;
 mod expfmt;
 mod presets;
@@ -140,6 +141,11 @@ struct Args {
     /// HTTP timeout of one request (Prometheus query or endpoint scrape).
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     timeout: String,
+
+    /// Largest response body read from one request, in MiB (a /metrics page is kB to a few
+    /// MB; a big query_range answer tens of MB). Past it the request fails without reading on.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_body_mib: usize,
 }
 
 fn main() -> ExitCode {
@@ -211,7 +217,7 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
         return Ok(Outcome::default());
     }
     let now_ns = Clock::global().now_ns();
-    let timeout = window::parse_duration(&args.timeout).context("--timeout")?;
+    let timeout = window::parse_positive_duration(&args.timeout).context("--timeout")?;
     let headers = parse_headers(&args.headers)?;
     if !args.log.is_empty() {
         let year = match args.year {
@@ -223,13 +229,13 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     if !args.endpoint.is_empty() {
-        let interval = window::parse_duration(&args.interval).context("--interval")?;
+        let interval = window::parse_positive_duration(&args.interval).context("--interval")?;
         if interval.is_zero() {
             bail!("--interval must be more than 0");
         }
         let end_ns = match (&args.end, &args.duration) {
             (Some(end), _) => Some(window::parse_time(end, now_ns).context("--end")?),
-            (None, Some(d)) => Some(now_ns + window::parse_duration(d).context("--duration")?.as_nanos() as u64),
+            (None, Some(d)) => Some(now_ns + window::parse_positive_duration(d).context("--duration")?.as_nanos() as u64),
             (None, None) => None,
         };
         let name_filter = args
@@ -243,12 +249,13 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
             None => "until Ctrl-C".to_string(),
         };
         eprintln!("sb-scrape: polling {} URL(s) every {:?} {until}", args.endpoint.len(), interval);
-        let cfg = endpoint::Config { urls: args.endpoint, interval, end_ns, name_filter, timeout, headers };
+        let max_body = args.max_body_mib.max(1) << 20;
+        let cfg = endpoint::Config { urls: args.endpoint, interval, end_ns, name_filter, timeout, headers, max_body };
         return runtime.block_on(endpoint::run(&cfg, sink));
     }
     let base_url = args.prometheus.clone().expect("clap requires a mode");
     let run_window = prometheus_window(&args, now_ns)?;
-    let step = prometheus::choose_step(run_window, window::parse_duration(&args.step).context("--step")?);
+    let step = prometheus::choose_step(run_window, window::parse_positive_duration(&args.step).context("--step")?);
     let pad = match &args.pad {
         Some(p) => window::parse_duration(p).context("--pad")?,
         None => step,
@@ -273,7 +280,8 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
         pad,
         step
     );
-    let cfg = prometheus::Config { base_url, window, step, timeout, headers };
+    let max_body = args.max_body_mib.max(1) << 20;
+    let cfg = prometheus::Config { base_url, window, step, timeout, headers, max_body };
     let outcome = runtime.block_on(prometheus::run(&cfg, &queries, sink))?;
     eprintln!("sb-scrape: {} samples written", sink.written);
     Ok(outcome)
@@ -304,7 +312,7 @@ fn prometheus_window(args: &Args, now_ns: u64) -> Result<sb_records::Window> {
         let start_ns = window::parse_time(start, now_ns).context("--start")?;
         let end_ns = match (&args.end, &args.duration) {
             (Some(end), _) => window::parse_time(end, now_ns).context("--end")?,
-            (None, Some(d)) => start_ns + window::parse_duration(d).context("--duration")?.as_nanos() as u64,
+            (None, Some(d)) => start_ns + window::parse_positive_duration(d).context("--duration")?.as_nanos() as u64,
             (None, None) => now_ns,
         };
         if end_ns < start_ns {

@@ -44,6 +44,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Sent with every request (`--header`).
     pub headers: reqwest::header::HeaderMap,
+    /// Largest body read from one query (`--max-body-mib`).
+    pub max_body: usize,
 }
 
 /// The API's response envelope (`docs/querying/api.md`).
@@ -108,10 +110,10 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
             }
         };
         let status = response.status();
-        let body = match response.text().await {
+        let body = match crate::body::read_capped(response, cfg.max_body).await {
             Ok(b) => b,
             Err(e) => {
-                outcome.fail(format!("query {:?}: reading the response failed: {}", query.promql, error_chain(&e)));
+                outcome.fail(format!("query {:?}: reading the response failed: {e}", query.promql));
                 continue;
             }
         };
@@ -120,7 +122,7 @@ pub async fn run<W: Write>(cfg: &Config, queries: &[Query], sink: &mut Sink<W>) 
             Err(e) => {
                 // A proxy or an auth layer answering instead of Prometheus, or a layout this
                 // version does not know.
-                let snippet: String = body.trim().chars().take(200).collect();
+                let snippet = sb_cli::printable(&body.trim().chars().take(200).collect::<String>());
                 outcome.fail(format!(
                     "query {:?}: cannot read the answer (HTTP {status} from {url}: {e}): {snippet}",
                     query.promql
@@ -283,6 +285,7 @@ mod tests {
             step: Duration::from_secs(15),
             timeout: Duration::from_secs(1),
             headers: Default::default(),
+            max_body: 1 << 20,
         };
         let query = crate::presets::user_query("up");
         let mut sink = Sink::new(Vec::new());

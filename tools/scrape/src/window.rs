@@ -5,15 +5,15 @@ use anyhow::{anyhow, bail, Context, Result};
 use sb_records::{Input, Record, Window};
 use std::time::Duration;
 
-/// A duration flag: `500ms`, `15s`, `5m`, `1h30m` (humantime syntax), or bare seconds (`2.5`).
+/// A duration flag, in the grammar every servebench tool shares (`sb_cli::duration`):
+/// `500ms`, `15s`, `1.5m`, `1h30m`, or bare seconds (`2.5`).
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-    }
-    humantime::parse_duration(s).map_err(|e| anyhow!("bad duration {s:?} ({e}); use e.g. 500ms, 15s, 5m, 1h30m"))
+    sb_cli::parse_duration(s).map_err(|e| anyhow!(e))
+}
+
+/// A duration that must be more than zero (a timeout, an interval, a step).
+pub fn parse_positive_duration(s: &str) -> Result<Duration> {
+    sb_cli::parse_positive_duration(s).map_err(|e| anyhow!(e))
 }
 
 /// A point in time, as epoch nanoseconds. Accepts `now`, a duration relative to now (`-5m`,
