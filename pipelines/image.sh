@@ -57,7 +57,7 @@ prepare_base() {
     mkdir -p "$CACHE"
     local rootfs=$CACHE/rootfs-$$ t0=$SECONDS
     # debootstrap needs root; the cleanup removes a half-made tree.
-    ON_EARLY_EXIT_ROOTFS=$rootfs
+    PARTIAL_ROOTFS=$rootfs
     log "debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR (a minute or two)"
     $SUDO env PATH="$PATH:/usr/sbin:/sbin" debootstrap --variant=minbase --include=ca-certificates \
       "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$TMP/debootstrap.log" 2>&1 || {
@@ -76,7 +76,7 @@ prepare_base() {
     $SUDO chown "$(id -u):$(id -g)" "$tar.tmp"
     mv "$tar.tmp" "$tar"
     $SUDO rm -rf "$rootfs"
-    ON_EARLY_EXIT_ROOTFS=""
+    PARTIAL_ROOTFS=""
     log "root file system made in $(elapsed "$t0"): ${tar#"$ROOT"/} ($(du -h "$tar" | cut -f1))"
   fi
   docker import --change 'CMD ["bash"]' \
@@ -85,9 +85,13 @@ prepare_base() {
   log "base $BASE_IMAGE: imported"
 }
 
-ON_EARLY_EXIT_ROOTFS=""
-remove_rootfs() { [ -z "$ON_EARLY_EXIT_ROOTFS" ] || $SUDO rm -rf "$ON_EARLY_EXIT_ROOTFS"; }
-ON_EARLY_EXIT=remove_rootfs
+PARTIAL_ROOTFS=""
+ctx=""
+remove_partial() {
+  [ -z "$PARTIAL_ROOTFS" ] || $SUDO rm -rf "$PARTIAL_ROOTFS"
+  [ -z "$ctx" ] || rm -rf "$ctx"
+}
+ON_EXIT=remove_partial
 
 t_all=$SECONDS
 prepare_base
@@ -115,7 +119,8 @@ else
     (cd "$ROOT" && cargo build --release --workspace --bins) || die "cargo build failed"
     SB_BIN=$ROOT/target/release
   fi
-  ctx=$CACHE/context
+  # This build's own context (next to the binaries, so they are hard-linked, not copied).
+  ctx=$CACHE/context.$$
   rm -rf "$ctx"
   mkdir -p "$ctx/bin"
   # Every tool the workspace builds (sb-*, no dep-info files), and llm-d-benchmark's harness

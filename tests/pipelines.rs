@@ -1011,9 +1011,18 @@ fn make_help_lists_every_target() {
         .expect("make is needed for pipelines/Makefile (Debian: apt-get install make)");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for target in
-        ["demo", "io-study", "stress", "sweep", "capacity", "startup", "scale-out", "trace-replay", "all-local"]
-    {
+    for target in [
+        "demo",
+        "io-study",
+        "stress",
+        "sweep",
+        "capacity",
+        "startup",
+        "scale-out",
+        "image",
+        "trace-replay",
+        "all-local",
+    ] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{target} "))), "{target} missing:\n{help}");
         assert!(root().join("pipelines").join(format!("{target}.sh")).exists() || target == "all-local");
     }
