@@ -111,8 +111,8 @@ else
   url="http://$svc.$NAMESPACE.svc:$port"
   # One pod. The container is named sb-load, as in sb-deploy's load Jobs (kube_gather_job reads
   # its log); its command is a JSON list, which YAML reads as a flow sequence.
-  command=$(jq -cn '$ARGS.positional' --args sb-sweep "${sweep_args[@]}" --requests /requests/requests.ndjson -- \
-    --url "$url" --model "$MODEL" --seed "$SEED" --max-lag "$MAX_LAG")
+  command=$(printf '%s\n' sb-sweep "${sweep_args[@]}" --requests /requests/requests.ndjson -- \
+    --url "$url" --model "$MODEL" --seed "$SEED" --max-lag "$MAX_LAG" | jq -R . | jq -sc .)
   wait_cmd=$(jq -cn --arg u "$url" '["/bin/sh", "-c", "until wget -q -O /dev/null \($u)/health; do echo waiting for \($u); sleep 5; done"]')
   cat >"$RUN_DIR/job.yaml" <<YAML
 apiVersion: batch/v1
