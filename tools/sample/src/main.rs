@@ -91,7 +91,7 @@ enum ApiArg {
 #[derive(Args, Clone)]
 struct SampleArgs {
     /// Dataset name (see `sb-sample list`): random, shared-prefix, sonnet, sharegpt, mmlu, humaneval,
-    /// alpaca, natural-questions, loogle, longbench, qmsum, openchat, mt-bench; traces: mooncake,
+    /// alpaca, natural-questions, loogle, longbench, qmsum, openchat, mt-bench, custom; traces: mooncake,
     /// azure-llm, burstgpt.
     #[arg(required = true)]
     dataset: Option<String>,
@@ -194,6 +194,26 @@ struct SampleArgs {
     #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     max_tokens: Option<u32>,
 
+    // `vllm bench serve`'s flags with vLLM's meaning (vllm/benchmarks/datasets/random.py), so a
+    // vLLM command line carries over flag for flag.
+    /// vLLM's --num-prompts: the same as -n.
+    #[arg(long, value_name = "N", conflicts_with = "n", help_heading = "vLLM-compatible")]
+    num_prompts: Option<usize>,
+    /// vLLM's --random-input-len (random dataset) [vLLM's default: 1024]: with --random-range-ratio R
+    /// the input length is drawn uniformly from [floor(L' (1-R)), ceil(L' (1+R))], L' = L minus the
+    /// special tokens the tokenizer adds (a BOS), so that prompt + specials come to about L.
+    #[arg(long, value_name = "TOKENS", conflicts_with = "input_len", help_heading = "vLLM-compatible")]
+    random_input_len: Option<u32>,
+    /// vLLM's --random-output-len [vLLM's default: 128]: drawn from [floor(L (1-R)), ceil(L (1+R))], at least 1.
+    #[arg(long, value_name = "TOKENS", conflicts_with = "output_len", help_heading = "vLLM-compatible")]
+    random_output_len: Option<u32>,
+    /// vLLM's --random-range-ratio R in [0, 1) [default: 0]: the spread of both lengths around their value.
+    #[arg(long, value_name = "R", help_heading = "vLLM-compatible")]
+    random_range_ratio: Option<f64>,
+    /// vLLM's --random-prefix-len: one random prefix of this many tokens before every prompt (the same as --prefix-len).
+    #[arg(long, value_name = "TOKENS", conflicts_with = "prefix_len", help_heading = "vLLM-compatible")]
+    random_prefix_len: Option<u32>,
+
     /// Drop requests whose prompt is shorter than this.
     #[arg(long, value_name = "TOKENS", help_heading = "Lengths")]
     min_input_tokens: Option<u32>,
@@ -250,7 +270,39 @@ fn env_bool(name: &str) -> Result<bool> {
 }
 
 impl SampleArgs {
-    fn into_request(self) -> Result<run::RunArgs> {
+    /// Turns the vLLM-compatible flags into sb-sample's own; the input length stays vLLM's
+    /// (length, ratio) until the tokenizer's special tokens are known (datasets/random.rs).
+    fn vllm_flags(&mut self) -> Result<Option<(u32, f64)>> {
+        if let Some(n) = self.num_prompts {
+            self.n = Some(n);
+        }
+        let random = self.random_input_len.is_some()
+            || self.random_output_len.is_some()
+            || self.random_range_ratio.is_some()
+            || self.random_prefix_len.is_some();
+        if !random {
+            return Ok(None);
+        }
+        if self.dataset.as_deref() != Some("random") {
+            let d = self.dataset.as_deref().unwrap_or("");
+            return Err(anyhow!("--random-input-len/-output-len/-range-ratio/-prefix-len are for the random dataset (vLLM's --dataset-name random), not {d:?}"));
+        }
+        let ratio = self.random_range_ratio.unwrap_or(0.0);
+        if !(0.0..1.0).contains(&ratio) {
+            return Err(anyhow!("--random-range-ratio {ratio}: must be in [0, 1), as in vLLM"));
+        }
+        let output = self.random_output_len.unwrap_or(128) as f64;
+        let (lo, hi) =
+            (((output * (1.0 - ratio)).floor() as u32).max(1), ((output * (1.0 + ratio)).ceil() as u32).max(1));
+        self.output_len = Some(if lo == hi { LenDist::Fixed(lo) } else { LenDist::Uniform { min: lo, max: hi } });
+        if self.random_prefix_len.is_some() {
+            self.prefix_len = self.random_prefix_len;
+        }
+        Ok(Some((self.random_input_len.unwrap_or(1024), ratio)))
+    }
+
+    fn into_request(mut self) -> Result<run::RunArgs> {
+        let vllm_random_input = self.vllm_flags()?;
         let mut params = serde_json::Map::new();
         for p in &self.params {
             let (k, v) = p.split_once('=').ok_or_else(|| anyhow!("--param {p:?}: expected KEY=VALUE"))?;
@@ -290,6 +342,7 @@ impl SampleArgs {
                 shots: self.shots,
                 template: self.template,
                 input_len: self.input_len,
+                vllm_random_input,
                 output_len: self.output_len,
                 prefix_len: self.prefix_len,
                 groups: self.groups,

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 pub mod alpaca;
 pub mod azure_llm;
 pub mod burstgpt;
+pub mod custom;
 pub mod humaneval;
 pub mod longbench;
 pub mod loogle;
@@ -82,6 +83,8 @@ pub struct DatasetOpts {
     /// Prompt template variant, per dataset (`raw`, `lm-eval`, `alpaca`, `qa` ...).
     pub template: Option<String>,
     pub input_len: Option<LenDist>,
+    /// vLLM's --random-input-len and --random-range-ratio, resolved once the tokenizer is known.
+    pub vllm_random_input: Option<(u32, f64)>,
     pub output_len: Option<LenDist>,
     pub prefix_len: Option<u32>,
     pub groups: Option<u32>,
@@ -137,6 +140,7 @@ pub static ALL: &[&dyn Dataset] = &[
     &qmsum::Qmsum,
     &openchat::OpenChat,
     &mt_bench::MtBench,
+    &custom::Custom,
     &mooncake::Mooncake,
     &azure_llm::AzureLlm,
     &burstgpt::BurstGpt,

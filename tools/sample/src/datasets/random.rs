@@ -44,7 +44,10 @@ impl Dataset for Random {
         "--input-len DIST (1024) --output-len DIST (128) --prefix-len N (shared random prefix, vLLM --random-prefix-len) -n (1000)"
     }
     fn load(&self, ctx: &LoadCtx) -> Result<Vec<Unit>> {
-        let input = ctx.opts.input_len.unwrap_or(DEFAULT_INPUT);
+        let input = match ctx.opts.vllm_random_input {
+            Some((len, ratio)) => vllm_input_len(ctx.tok, len, ratio)?,
+            None => ctx.opts.input_len.unwrap_or(DEFAULT_INPUT),
+        };
         let output = ctx.opts.output_len.unwrap_or(DEFAULT_OUTPUT);
         let n = ctx.opts.n.unwrap_or(DEFAULT_N);
         if ctx.tok.exact_words().is_some() {
@@ -117,6 +120,20 @@ fn word_units(ctx: &LoadCtx, input: LenDist, output: LenDist, n: usize) -> Resul
             })
         })
         .collect())
+}
+
+/// vLLM's input length for `--random-input-len L --random-range-ratio R`
+/// (`RandomDataset.get_sampling_params`): L less the special tokens the tokenizer adds, then
+/// integers uniform in [floor(L' (1-R)), ceil(L' (1+R))].
+fn vllm_input_len(tok: &TokenCounter, len: u32, ratio: f64) -> Result<LenDist> {
+    let special = tok.encode_ids("", true)?.len() as f64;
+    let real = (len as f64 - special).max(0.0);
+    let (lo, hi) = ((real * (1.0 - ratio)).floor() as u32, (real * (1.0 + ratio)).ceil() as u32);
+    if hi == 0 {
+        bail!("--random-input-len {len}: no tokens left after the tokenizer's {special} special tokens");
+    }
+    let lo = lo.max(1);
+    Ok(if lo == hi { LenDist::Fixed(lo) } else { LenDist::Uniform { min: lo, max: hi } })
 }
 
 /// A generator of its own for unit `i`: units can be built in parallel and still come out the
