@@ -890,10 +890,11 @@ fn stress_reports_gpu_power_from_a_dcgm_exporter_through_prometheus() {
 
 #[test]
 fn trace_replay_puts_the_servers_prefix_hits_beside_the_traces_ideal() {
-    // The first 5 s of the Mooncake slice, replayed ten times faster against a fast sim; GPT-2's
-    // tokenizer loads fastest in debug builds.
+    // The first 5 s of the Mooncake slice (26 requests over 3 s) against a fast sim, at the trace's
+    // own pace: a faster replay can outrun debug binaries on a busy machine (sb-report then says the
+    // run fell behind). GPT-2's tokenizer loads fastest in debug builds.
     let gpt2 = testdata("sample/tokenizers/gpt2").display().to_string();
-    let env = [("TRACE", "mooncake"), ("DURATION", "5s"), ("SPEED", "10"), ("SIM_ARGS", "--decode-ms 0.5")];
+    let env = [("TRACE", "mooncake"), ("DURATION", "5s"), ("SPEED", "1"), ("SIM_ARGS", "--decode-ms 0.5")];
     let run = pipeline("trace-replay", &[&env[..], &[("TOKENIZER", gpt2.as_str())]].concat());
     run.assert_ok();
     let slice =
@@ -915,7 +916,7 @@ fn trace_replay_puts_the_servers_prefix_hits_beside_the_traces_ideal() {
     let hits = row("prefix-cache hit rate (tokens)");
     assert!(hits[0] > 0.0 && (hits[0] - hits[1]).abs() <= 0.01, "{summary}");
     let rates = row("arrival rate (req/s)");
-    assert!(rates[0] > 10.0 && rates[1] > 0.0, "{summary}");
+    assert!(rates[0] > 5.0 && rates[1] > 0.0, "{summary}");
     assert!(run.stdout().contains("Serving Benchmark Result"));
     let commands = run.file("commands.sh");
     for tool in ["sb-sample mooncake", "sb-sample inspect mooncake", "--rate trace", "sb-report "] {

@@ -172,17 +172,175 @@ fn hub_find(repo_id: &str, kind: RepoType, opts: &HubOpts, patterns: &[&str]) ->
             ),
         };
     }
-    let api = build_api(&cache)?;
-    let handle = api.repo(repo);
-    let info = handle.info().map_err(|e| hub_error(repo_id, &revision, kind, e))?;
+    let info = {
+        let (cache, repo) = (cache.clone(), repo.clone());
+        watched(&format!("{} {repo_id}: listing its files", kind_word(kind)), move |_| {
+            build_api(&cache)?.repo(repo.clone()).info().map_err(Failure::Api)
+        })
+        .map_err(|e| e.into_error(repo_id, &revision, kind))?
+    };
     let listing: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
     let Some(found) = first_match(&listing, patterns) else {
         bail!("{} {repo_id}@{revision}: no file matches {}", kind_word(kind), patterns.join(" or "));
     };
     found
         .iter()
-        .map(|f| handle.get(f).map_err(|e| hub_error(repo_id, &revision, kind, e).context(format!("downloading {f}"))))
+        .map(|f| {
+            fetch_file(&cache, &repo, f)
+                .map_err(|e| e.into_error(repo_id, &revision, kind).context(format!("downloading {f}")))
+        })
         .collect()
+}
+
+/// Seconds without a byte from the Hub (or its mirror) after which a request is given up and
+/// retried: `SB_HUB_TIMEOUT` (e.g. `30s`), default 30 s.
+fn stall_timeout() -> std::time::Duration {
+    std::env::var("SB_HUB_TIMEOUT")
+        .ok()
+        .and_then(|v| sb_cli::parse_positive_duration(&v).ok())
+        .unwrap_or(std::time::Duration::from_secs(30))
+}
+
+/// Tries of one Hub request (a listing or a file) before giving up.
+const HUB_TRIES: u32 = 3;
+
+/// Why one Hub request failed.
+enum Failure {
+    Api(ApiError),
+    /// Nothing arrived for the stall timeout.
+    Stalled(std::time::Duration),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::Other(e)
+    }
+}
+
+impl Failure {
+    /// Worth another try: the network or the server, not the request.
+    fn transient(&self) -> bool {
+        match self {
+            Failure::Stalled(_) => true,
+            Failure::Api(e) => match status_of(e) {
+                Some(code) => code == 429 || code >= 500,
+                None => matches!(e, ApiError::RequestError(inner) if matches!(inner.as_ref(), ureq::Error::Transport(_)))
+                    || matches!(e, ApiError::IoError(_)),
+            },
+            Failure::Other(_) => false,
+        }
+    }
+
+    fn into_error(self, repo_id: &str, revision: &str, kind: RepoType) -> anyhow::Error {
+        match self {
+            Failure::Api(e) => hub_error(repo_id, revision, kind, e),
+            Failure::Stalled(t) => anyhow!(
+                "{} {repo_id}@{revision}: the Hub sent nothing for {:.0} s, {HUB_TRIES} times (a mirror that does not answer? set HF_ENDPOINT, SB_HUB_TIMEOUT, or use --offline with a filled cache, or --source)",
+                kind_word(kind),
+                t.as_secs_f64()
+            ),
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+/// Runs one Hub request on a thread of its own, watched: it is given up when nothing has
+/// arrived for the stall timeout (hf-hub's client sets no timeouts of its own), and retried
+/// with backoff (1 s, 2 s) on a stall, a connection failure, 429 or a 5xx. The request gets a
+/// clock to touch whenever bytes arrive (download progress).
+fn watched<T: Send + 'static>(
+    what: &str,
+    request: impl Fn(Activity) -> Result<T, Failure> + Send + Sync + 'static,
+) -> Result<T, Failure> {
+    use std::sync::atomic::Ordering;
+    let request = std::sync::Arc::new(request);
+    let timeout = stall_timeout();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let activity = Activity::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (req, act) = (request.clone(), activity.clone());
+        // A request that stalls keeps its thread blocked on the socket; the process goes on.
+        std::thread::spawn(move || {
+            let _ = tx.send(req(act));
+        });
+        let outcome = loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                Ok(r) => break r,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(Failure::Other(anyhow!("{what}: the request thread failed")))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let idle_ms = activity.now_ms().saturating_sub(activity.last_ms.load(Ordering::Relaxed));
+                    if idle_ms > timeout.as_millis() as u64 {
+                        break Err(Failure::Stalled(timeout));
+                    }
+                }
+            }
+        };
+        match outcome {
+            Err(f) if f.transient() && attempt < HUB_TRIES => {
+                let wait = std::time::Duration::from_secs(1 << (attempt - 1));
+                eprintln!("sb-sample: {what}: {}; retrying in {} s ({attempt} of {HUB_TRIES})", f.short(), wait.as_secs());
+                std::thread::sleep(wait);
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Failure {
+    fn short(&self) -> String {
+        match self {
+            Failure::Api(e) => sb_cli::printable(&e.to_string()),
+            Failure::Stalled(t) => format!("nothing arrived for {:.0} s", t.as_secs_f64()),
+            Failure::Other(e) => format!("{e:#}"),
+        }
+    }
+}
+
+/// When a watched request last received anything, in ms since it started.
+#[derive(Clone)]
+struct Activity {
+    start: std::time::Instant,
+    last_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Activity {
+    fn default() -> Activity {
+        Activity { start: std::time::Instant::now(), last_ms: Default::default() }
+    }
+}
+
+impl Activity {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
+impl hf_hub::api::Progress for Activity {
+    fn init(&mut self, _size: usize, _filename: &str) {
+        self.update(0);
+    }
+    fn update(&mut self, _size: usize) {
+        self.last_ms.store(self.now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+    fn finish(&mut self) {
+        self.update(0);
+    }
+}
+
+/// One file of a repo: from the cache, else downloaded (watched, with retries).
+fn fetch_file(cache: &Cache, repo: &Repo, filename: &str) -> Result<PathBuf, Failure> {
+    if let Some(path) = cache.repo(repo.clone()).get(filename) {
+        return Ok(path);
+    }
+    let (cache, repo, name) = (cache.clone(), repo.clone(), filename.to_string());
+    watched(&format!("downloading {filename}"), move |activity| {
+        build_api(&cache)?.repo(repo.clone()).download_with_progress(&name, activity).map_err(Failure::Api)
+    })
 }
 
 /// One named file of a repo (a tokenizer's `tokenizer.json`): from the cache, downloading it
@@ -204,11 +362,10 @@ pub fn hub_file(repo_id: &str, kind: RepoType, opts: &HubOpts, filename: &str) -
             cache.path().display()
         );
     }
-    let api = build_api(&cache)?;
-    match api.repo(repo).get(filename) {
+    match fetch_file(&cache, &repo, filename) {
         Ok(p) => Ok(Some(p)),
-        Err(e) if status_of(&e) == Some(404) => Ok(None),
-        Err(e) => Err(hub_error(repo_id, &revision, kind, e)),
+        Err(Failure::Api(e)) if status_of(&e) == Some(404) => Ok(None),
+        Err(e) => Err(e.into_error(repo_id, &revision, kind)),
     }
 }
 
