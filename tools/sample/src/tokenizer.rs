@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use hf_hub::RepoType;
 use sb_records::Message;
 use std::path::Path;
-use tokenizers::{PostProcessor, Tokenizer};
+use tokenizers::{Model, PostProcessor, Tokenizer};
 
 /// A loaded tokenizer with its optional chat template.
 pub struct TokenCounter {
@@ -166,14 +166,23 @@ impl TokenCounter {
         let mut out = Vec::new();
         for id in 0..self.plain_vocab_size {
             let Some(t) = self.tok.id_to_token(id) else { continue };
-            let Some(rest) = t.strip_prefix('Ġ').or_else(|| t.strip_prefix('▁')) else { continue };
+            // Byte-level vocabularies spell the space `Ġ`, SentencePiece ones `▁`.
+            let rest = match self.fast {
+                Some(_) => t.strip_prefix('Ġ'),
+                None => t.strip_prefix('Ġ').or_else(|| t.strip_prefix('▁')),
+            };
+            let Some(rest) = rest else { continue };
             if rest.is_empty() || rest.len() > 12 || !rest.bytes().all(|b| b.is_ascii_alphabetic()) {
                 continue;
             }
-            let word = format!(" {rest}");
-            if self.fast.is_some() && !self.encode_ids(&word, false).is_ok_and(|ids| ids == [id]) {
+            // On the fast path " letters" is one pre-token whose byte-level form is the entry
+            // itself: the BPE model alone must give the entry back (some entries are unreachable).
+            if self.fast.is_some()
+                && !self.tok.get_model().tokenize(&t).is_ok_and(|toks| toks.len() == 1 && toks[0].id == id)
+            {
                 continue;
             }
+            let word = format!(" {rest}");
             out.push(word.into_boxed_str());
         }
         out
