@@ -37,6 +37,7 @@ use std::process::ExitCode;
   sb-report results.ndjson metrics.ndjson --format json | jq .ttft_ms.p99
   sb-report shard-*.ndjson --percentiles 50,90,99,99.9 --slo ttft_ms=500,tpot_ms=50
   sb-report sweep.ndjson --group-by tags.point --format md --plot plots/
+  sb-report results.ndjson metrics.ndjson --group-by tags.conc --format html > report.html
   sb-report --compare before.ndjson after.ndjson
   sb-report --compare results.ndjson vllm-result.json    # next to vllm bench serve --save-result
   sb-report results.ndjson --vllm-json > result.json
@@ -76,8 +77,9 @@ struct Args {
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "files")]
     compare: Option<Vec<String>>,
 
-    /// Write SVG charts into DIR: TTFT and E2EL CDFs, throughput and in-flight requests over
-    /// time, latency vs load across --group-by groups.
+    /// Write SVG charts into DIR: TTFT, TPOT, ITL and E2EL CDFs, throughput and in-flight
+    /// requests over time, each request's TTFT and E2EL over time, and across --group-by groups
+    /// latency vs load and throughput vs latency (the same charts as --format html).
     #[arg(long, value_name = "DIR")]
     plot: Option<std::path::PathBuf>,
 

@@ -73,8 +73,8 @@ struct Ctx<'a> {
     /// Second 0 of the time axis: the first request of the whole input.
     t0_ns: Option<u64>,
     percentiles: Vec<f64>,
-    /// sb-sweep's highest sustainable rate, when a sweep record says it.
-    sweep_max_rps: Option<f64>,
+    /// sb-sweep's highest sustainable rate (achieved, target), when a sweep record says it.
+    sweep_max_rps: Option<(f64, f64)>,
 }
 
 /// A legend entry: a line, a dot, or a line with dots.
@@ -150,10 +150,11 @@ fn ctx<'a>(c: &'a Collector, r: &Report) -> Ctx<'a> {
     }
 }
 
-/// No sweep record kind reaches sb-report's collector yet; when one does, its `max_rate_rps`
-/// is marked on the latency-vs-load chart.
-fn sweep_max_rps(_c: &Collector) -> Option<f64> {
-    None
+/// sb-sweep's capacity search result (the last sweep record that found one): the highest
+/// passing rate, marked on the latency-vs-load chart at its achieved rate (that chart's x axis),
+/// with the target rate in the legend.
+fn sweep_max_rps(c: &Collector) -> Option<(f64, f64)> {
+    c.sweeps.iter().rev().find_map(|s| s.max_rate_rps.map(|t| (s.max_rate_achieved_rps.unwrap_or(t), t)))
 }
 
 fn title(what: &str, cx: &Ctx) -> String {
@@ -169,15 +170,16 @@ pub fn charts(c: &Collector, r: &Report) -> Result<Vec<Chart>> {
     let cx = ctx(c, r);
     let mut out = Vec::new();
     type Pick = fn(&Aggregate) -> &Dist;
-    let cdfs: [(&'static str, &str, &str, Pick); 4] = [
-        ("ttft_cdf.svg", "TTFT", "time to first token (ms)", |a| &a.ttft),
-        ("tpot_cdf.svg", "TPOT", "time per output token, excl. the 1st (ms)", |a| &a.tpot),
-        ("itl_cdf.svg", "ITL", "inter-token latency, per chunk gap (ms)", |a| &a.itl),
-        ("e2el_cdf.svg", "E2EL", "end-to-end latency (ms)", |a| &a.e2el),
+    let requests = "fraction of requests ≤ x";
+    let cdfs: [(&'static str, &str, &str, &str, Pick); 4] = [
+        ("ttft_cdf.svg", "TTFT", "time to first token (ms)", requests, |a| &a.ttft),
+        ("tpot_cdf.svg", "TPOT", "time per output token, excl. the 1st (ms)", requests, |a| &a.tpot),
+        ("itl_cdf.svg", "ITL", "inter-token latency, per chunk gap (ms)", "fraction of chunk gaps ≤ x", |a| &a.itl),
+        ("e2el_cdf.svg", "E2EL", "end-to-end latency (ms)", requests, |a| &a.e2el),
     ];
-    for (file, name, xdesc, pick) in cdfs {
+    for (file, name, xdesc, ydesc, pick) in cdfs {
         let t = title(&format!("{name} CDF"), &cx);
-        out.push(Chart { file, svg: cdf_chart(&cx, &t, xdesc, pick)?, title: t });
+        out.push(Chart { file, svg: cdf_chart(&cx, &t, xdesc, ydesc, pick)?, title: t });
     }
     let t = title("Output token throughput over time", &cx);
     out.push(Chart {
@@ -311,7 +313,7 @@ where
     Ok(())
 }
 
-fn cdf_chart(cx: &Ctx, title: &str, xdesc: &str, pick: fn(&Aggregate) -> &Dist) -> Result<String> {
+fn cdf_chart(cx: &Ctx, title: &str, xdesc: &str, ydesc: &str, pick: fn(&Aggregate) -> &Dist) -> Result<String> {
     let lines: Vec<Vec<(f64, f64)>> = cx
         .series
         .iter()
@@ -330,7 +332,7 @@ fn cdf_chart(cx: &Ctx, title: &str, xdesc: &str, pick: fn(&Aggregate) -> &Dist) 
         chart
             .configure_mesh()
             .x_desc(xdesc)
-            .y_desc("fraction of requests ≤ x")
+            .y_desc(ydesc)
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 16))
             .light_line_style(RGBColor(235, 235, 235))
@@ -522,19 +524,20 @@ fn pct_label(p: f64) -> String {
 /// Median and tail TTFT and E2EL against each group's achieved request rate.
 fn latency_vs_load(cx: &Ctx, title: &str) -> Result<String> {
     let top = top_percentile(cx);
-    let mut points: Vec<(f64, &Aggregate)> =
+    // In group order (a sweep's order), not sorted by x: past saturation a higher point can
+    // achieve less, and the line should show it turning back.
+    let points: Vec<(f64, &Aggregate)> =
         cx.series.iter().map(|(_, a)| (a.completed as f64 / a.duration_s().max(1e-9), *a)).collect();
-    points.sort_by(|a, b| a.0.total_cmp(&b.0));
     let line =
         |f: &dyn Fn(&Aggregate) -> f64| -> Vec<(f64, f64)> { points.iter().map(|(x, a)| (*x, f(a) / 1e6)).collect() };
-    let lines = vec![
+    let lines = [
         ("TTFT p50".to_string(), line(&|a| a.ttft.percentile(None, 50.0))),
         (format!("TTFT {}", pct_label(top)), line(&|a| a.ttft.percentile(None, top))),
         ("E2EL p50".to_string(), line(&|a| a.e2el.percentile(None, 50.0))),
         (format!("E2EL {}", pct_label(top)), line(&|a| a.e2el.percentile(None, top))),
     ];
     let (x0, mut x1, _, y1) = bounds(lines.iter().flat_map(|(_, v)| v.iter().cloned()));
-    if let Some(m) = cx.sweep_max_rps {
+    if let Some((m, _)) = cx.sweep_max_rps {
         x1 = x1.max(m);
     }
     let mut svg = String::new();
@@ -573,7 +576,7 @@ fn latency_vs_load(cx: &Ctx, title: &str) -> Result<String> {
                     .map_err(err)?;
             }
         }
-        if let Some(m) = cx.sweep_max_rps {
+        if let Some((m, _)) = cx.sweep_max_rps {
             chart
                 .draw_series(DashedLineSeries::new([(m, 0.0), (m, y1 * 1.08)], 6, 4, BLACK.stroke_width(2)))
                 .map_err(err)?;
@@ -583,8 +586,8 @@ fn latency_vs_load(cx: &Ctx, title: &str) -> Result<String> {
             .enumerate()
             .map(|(i, (l, _))| Entry { label: l.clone(), colour: colour(i), mark: Mark::LineDot, dashed: dashed(i) })
             .collect();
-        if let Some(m) = cx.sweep_max_rps {
-            e.push(Entry { label: format!("sweep max {m:.2} req/s"), colour: BLACK, mark: Mark::Line, dashed: true });
+        if let Some((_, target)) = cx.sweep_max_rps {
+            e.push(Entry { label: format!("max {target:.2} req/s"), colour: BLACK, mark: Mark::Line, dashed: true });
         }
         legend(&legend_area, "metric", &e, 0)?;
         root.present().map_err(err)?;
@@ -608,7 +611,8 @@ fn throughput_vs_latency(cx: &Ctx, title: &str) -> Result<String> {
     let total = |a: &Aggregate| a.total_output_tokens as f64 / a.duration_s().max(1e-9);
     let ttft = |a: &Aggregate| a.ttft.percentile(None, 50.0) / 1e6;
     let itl = |a: &Aggregate| a.itl.percentile(None, 50.0) / 1e6;
-    let panels: [(&str, &str, &dyn Fn(&Aggregate) -> f64, &dyn Fn(&Aggregate) -> f64); 4] = [
+    type Metric<'f> = &'f dyn Fn(&Aggregate) -> f64;
+    let panels: [(&str, &str, Metric, Metric); 4] = [
         ("TTFT p50 (ms)", "output tok/s (total)", &ttft, &total),
         ("ITL p50 (ms)", "output tok/s (total)", &itl, &total),
         ("TTFT p50 (ms)", "output tok/s per request", &ttft, &per_req),

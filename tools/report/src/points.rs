@@ -19,6 +19,7 @@ pub struct Point {
 #[derive(Clone, Debug)]
 pub struct Points {
     kept: Vec<Point>,
+    /// A power of two.
     stride: u64,
     seen: u64,
 }
@@ -33,7 +34,7 @@ impl Points {
     pub fn add(&mut self, sent_ns: u64, ttft_ns: Option<u64>, e2el_ns: u64) {
         let i = self.seen;
         self.seen += 1;
-        if i % self.stride != 0 {
+        if i & (self.stride - 1) != 0 {
             return;
         }
         if self.kept.len() >= MAX_POINTS {
@@ -43,7 +44,7 @@ impl Points {
                 n % 2 == 1
             });
             self.stride *= 2;
-            if i % self.stride != 0 {
+            if i & (self.stride - 1) != 0 {
                 return;
             }
         }

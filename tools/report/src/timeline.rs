@@ -232,6 +232,10 @@ impl Timeline {
             if i >= g.starts_ms.len() {
                 break;
             }
+            // Within one millisecond the order is unknown: ends first, as `[start, end)` wants
+            // for the common case of a closed loop's next request taking the slot just freed
+            // (starts first would show concurrency 1 as 2).
+            in_flight -= g.ends_ms[i] as i64;
             in_flight += g.starts_ms[i] as i64;
             if ms >= first_ms {
                 let sec = ((ms - first_ms) / 1000) as usize;
@@ -244,7 +248,6 @@ impl Timeline {
                 b.completed += g.ends_ms[i] as u64;
                 b.in_flight_max = b.in_flight_max.max(in_flight.max(0) as u64);
             }
-            in_flight -= g.ends_ms[i] as i64;
         }
         out
     }
@@ -273,6 +276,20 @@ mod tests {
         assert_eq!(secs.len(), 3);
         assert_eq!(secs.iter().map(|b| b.tokens).sum::<u64>(), 7);
         assert_eq!(secs.iter().map(|b| b.completed).sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn a_slot_freed_and_taken_in_one_millisecond_counts_once() {
+        // Concurrency 1: each request starts the instant the previous one ends.
+        let mut t = Timeline::new();
+        let t0 = 1_700_000_000 * S;
+        for i in 0..20u64 {
+            t.add(t0 + i * S / 10, t0 + (i + 1) * S / 10, &[S / 20]);
+        }
+        assert_eq!(t.peak_concurrency(), 1);
+        let bins = t.seconds();
+        // Seconds 0 and 1 hold the requests; second 2 only the last one's end.
+        assert_eq!(bins.iter().map(|b| b.in_flight_max).collect::<Vec<_>>(), [1, 1, 0], "{bins:?}");
     }
 
     #[test]

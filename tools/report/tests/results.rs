@@ -283,3 +283,20 @@ fn html_report_is_one_self_contained_page_with_everything() {
     assert_eq!(code, 2);
     assert!(err.contains("--format html writes one run"), "{err}");
 }
+
+#[test]
+fn latency_vs_load_marks_the_capacity_a_sweep_record_found() {
+    let dir = sb_testkit::tempdir("report-sweep-plot");
+    let d = dir.to_string_lossy().into_owned();
+    let sweep_record = json!({"kind": "sweep", "v": 1, "run": "s", "mode": "search", "points": [],
+        "max_rate_rps": 2.5, "max_rate_achieved_rps": 2.4, "started_ns": 1, "ended_ns": 2});
+    let input = sweep() + &sweep_record.to_string() + "\n";
+    let (code, _, err) = report(&["--group-by", "tags.conc", "--plot", &d], &input);
+    assert!(code == 0 || code == 1, "{err}");
+    let svg = std::fs::read_to_string(dir.join("latency_vs_load.svg")).unwrap();
+    assert!(svg.contains(">\nmax 2.50 req/s\n</text>"), "the legend names the capacity");
+    // Without the sweep record: no such line.
+    let (_, _, _) = report(&["--group-by", "tags.conc", "--plot", &d], &sweep());
+    let svg = std::fs::read_to_string(dir.join("latency_vs_load.svg")).unwrap();
+    assert!(!svg.contains("max 2.50 req/s"));
+}

@@ -34,7 +34,7 @@ th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: ri
 th { background: var(--panel); font-weight: 600; }
 th:first-child, td:first-child { text-align: left; }
 table.kv td:first-child { color: var(--muted); white-space: nowrap; }
-table.kv td { text-align: left; }
+table.kv td, table.kv th { text-align: left; }
 code, pre { font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 13px; }
 td code { word-break: break-all; }
 pre.block { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px;
@@ -207,7 +207,7 @@ fn verdict(out: &mut String, r: &Report) {
         if r.load.records == 0 {
             out.push_str(" (no run record in the input: nothing says otherwise)");
         }
-        out.push_str(".");
+        out.push('.');
     } else {
         out.push_str(
             "<div class=\"verdict bad\"><strong>RUN NOT TRUSTWORTHY</strong>: the load generator did not keep its \
