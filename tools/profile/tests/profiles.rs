@@ -282,17 +282,42 @@ fn vllm_benchmark_profiles_as_vllm_bench_serve_runs_them() {
     assert!(text.contains("P99.9 TTFT") || text.contains("P0.1 TTFT"), "{text}");
 
     let r = sb_profile(
-        &["run", &profile("vllm-benchmark/sanity_random.yaml.in"), "-o", "num-prompts=3"],
+        &[
+            "run",
+            &profile("vllm-benchmark/sanity_random.yaml.in"),
+            "-o",
+            "num-prompts=3,random-input-len=64,random-range-ratio=0.5",
+        ],
         &sim.url,
         &tok("qwen3-0.6b"),
     );
     assert_ran(&r);
     let reqs = records(&r.dir.join("requests.ndjson"), "request");
     assert_eq!(reqs.len(), 3);
+    assert!(reqs.iter().all(|q| (32..=96).contains(&q["prompt_tokens"].as_u64().unwrap())), "vLLM's range ratio");
+    assert!(
+        reqs.iter().all(|q| (64..=192).contains(&q["max_tokens"].as_u64().unwrap())),
+        "vLLM's default output length 128, same ratio"
+    );
     assert!(
         reqs.iter().all(|q| q["params"]["ignore_eos"] == false),
         "vLLM's random sends no ignore_eos without --ignore-eos"
     );
+
+    let custom = testdata("sample/custom/questions.jsonl").display().to_string();
+    let r = sb_profile(
+        &[
+            "run",
+            &profile("vllm-benchmark/sanity_random.yaml.in"),
+            "-o",
+            &format!("dataset-name=custom,dataset-path={custom},num-prompts=3"),
+        ],
+        &sim.url,
+        &tok("qwen3-0.6b"),
+    );
+    assert_ran(&r);
+    let reqs = records(&r.dir.join("requests.ndjson"), "request");
+    assert!(reqs.iter().all(|q| q["dataset"] == "custom") && reqs.len() == 3);
 
     let sonnet = testdata("sample/vllm/sonnet.txt").display().to_string();
     let o = format!("dataset-path={sonnet},num-prompts=8,sonnet-input-len=300,sonnet-prefix-len=100,sonnet-output-len=4,request-rate=40");

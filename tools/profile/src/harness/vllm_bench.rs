@@ -65,31 +65,24 @@ pub fn plan(doc: &Value, mut keys: Keys) -> Result<Plan> {
 
     let dataset = flag(&mut keys, doc, "dataset-name").map(|v| as_string(&v)).unwrap_or_else(|| "sharegpt".into());
     let path = flag(&mut keys, doc, "dataset-path").map(|v| as_string(&v));
-    let int = |keys: &mut Keys, k: &str, default: f64| flag(keys, doc, k).and_then(|v| as_f64(&v)).unwrap_or(default);
     let source = match dataset.as_str() {
         "random" => {
-            let input = int(&mut keys, "random-input-len", 1024.0);
-            let output = int(&mut keys, "random-output-len", 128.0);
-            let ratio = int(&mut keys, "random-range-ratio", 0.0);
-            let prefix = int(&mut keys, "random-prefix-len", 0.0);
-            if !(0.0..1.0).contains(&ratio) {
-                bail!("random-range-ratio: {ratio} is not in [0, 1) (vLLM's bound)");
-            }
-            // vLLM: uniform integers in [floor(L (1 - r)), ceil(L (1 + r))], output at least 1.
-            let range = |l: f64| {
-                let (lo, hi) = ((l * (1.0 - ratio)).floor().max(1.0), (l * (1.0 + ratio)).ceil().max(1.0));
-                if lo == hi {
-                    num(lo)
-                } else {
-                    format!("uniform:{}:{}", num(lo), num(hi))
+            // sb-sample takes vLLM's flags with vLLM's meaning (bounds, special tokens, prefix).
+            sample.push("random".into());
+            // vLLM's defaults are passed too, so that they keep vLLM's meaning.
+            for (k, default) in [
+                ("random-input-len", Some(1024.0)),
+                ("random-output-len", Some(128.0)),
+                ("random-range-ratio", None),
+                ("random-prefix-len", None),
+            ] {
+                if let Some(v) = flag(&mut keys, doc, k).and_then(|v| as_f64(&v)).or(default) {
+                    if k == "random-range-ratio" && !(0.0..1.0).contains(&v) {
+                        bail!("random-range-ratio: {v} is not in [0, 1) (vLLM's bound)");
+                    }
+                    sample.extend([format!("--{k}"), num(v)]);
                 }
-            };
-            sample.extend(["random".into(), "--input-len".into(), range(input)]);
-            sample.extend(["--output-len".into(), range(output)]);
-            if prefix > 0.0 {
-                sample.extend(["--prefix-len".into(), num(prefix)]);
             }
-            keys.note("random-input-len", "vLLM subtracts the tokenizer's special tokens from the input length before drawing; sb-sample draws the text's length and counts special tokens in prompt_tokens");
             "random"
         }
         "sonnet" => {
