@@ -504,6 +504,7 @@ impl Kind for SweepRecord {
 /// Any record of the stream, for readers that take a mix (e.g. `sb-report` reads results, the
 /// run record and samples from one file).
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a Record is read one at a time; boxing Request would change the API
 pub enum Record {
     Request(Request),
     Result(Box<ResultRecord>),
