@@ -52,6 +52,7 @@ fn the_basic_run_as_an_llmd_report_holds_the_summary_numbers() {
     assert!((secs - s["duration_s"].as_f64().unwrap()).abs() < 1e-5, "{duration}");
     assert!(r["run"]["time"]["start"].as_str().unwrap().starts_with("2023-11-14T22:13:20"), "t0 of the fixture");
     assert_eq!(r["scenario"]["load"]["standardized"]["rate_qps"], 5.0, "sb-load's target rate");
+    assert_eq!(r["scenario"]["load"]["native"]["args"]["model"], "Qwen/Qwen3-0.6B", "the run record's fields");
     assert!(r["scenario"].get("stack").is_none(), "no stack without --stack");
 }
 

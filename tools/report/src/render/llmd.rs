@@ -8,8 +8,8 @@
 //!   id: `$LLMDBENCH_RUN_EXPERIMENT_ID` as llm-d's harness pods set it, else the sb-load run id),
 //!   `time` (first send to last response, ISO 8601; the duration as `PT<seconds>S`, llm-d's form).
 //! - `scenario.load`: servebench as the tool, the arrival rate and concurrency cap from sb-load's
-//!   run record, the mean input and output lengths measured (distribution `other`), sb-load's
-//!   arguments as `native.args`.
+//!   run record, the mean input and output lengths measured (distribution `other`), the run
+//!   record's scalar fields (tool, url, model, ...) as `native.args`.
 //! - `scenario.stack`: only with `--stack FILE`: the vLLM server from sb-deploy's plan record or
 //!   rendered manifest (model, accelerator, parallelism, engine arguments).
 //! - `results.request_performance.aggregate`: requests, latency (units `ms`, the same numbers as
@@ -101,10 +101,6 @@ fn mean_only(units: &str, mean: f64) -> Value {
     json!({"units": units, "mean": if mean.is_finite() { mean } else { 0.0 }})
 }
 
-fn run_arg(r: &Report, key: &str) -> Option<Value> {
-    r.load.other.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-}
-
 /// The llm-d v0.2 report of everything in `r`; `stack` from [`stack_component`].
 pub fn render(r: &Report, stack: Option<Value>) -> Value {
     let t = &r.total;
@@ -148,8 +144,12 @@ pub fn render(r: &Report, stack: Option<Value>) -> Value {
     if let Some(c) = r.load.max_concurrency {
         standardized.insert("concurrency".into(), json!(c));
     }
+    // What the run record says of the generator (tool, url, model, ...), as llm-d keeps a
+    // harness's own arguments.
+    let args: Map<String, Value> =
+        r.load.other.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut native = Map::new();
-    if let Some(Value::Object(args)) = run_arg(r, "load") {
+    if !args.is_empty() {
         native.insert("args".into(), Value::Object(args));
     }
     let load = json!({
