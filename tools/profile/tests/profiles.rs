@@ -401,6 +401,15 @@ fn unsupported_keys_unknown_overrides_and_missing_placeholders_are_errors() {
     let r = sb_profile(&["explain", &p, "-o", "load.stages.0.rate=fast"], "http://127.0.0.1:9", &tok("gpt2"));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("load.stages.0.rate: \"fast\" is not a positive number"), "{}", r.stderr);
+    // Poisson stages: the duration ends them, with requests for mean + 5 sigma (30 + 5 sqrt 30 + 5).
+    let out = Command::new(bin("sb-profile"))
+        .args(["explain", &p, "-o", "load.type=poisson"])
+        .env("LLMDBENCH_DEPLOY_CURRENT_MODEL", tok("gpt2"))
+        .env("LLMDBENCH_HARNESS_STACK_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("--from 0 --count 63 |") && script.contains("--rate poisson:1 --duration 30s"), "{script}");
     // A placeholder with no value names the variable.
     let out = Command::new(bin("sb-profile"))
         .args(["explain", &p])
