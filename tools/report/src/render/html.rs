@@ -36,7 +36,7 @@ th:first-child, td:first-child { text-align: left; }
 table.kv td:first-child { color: var(--muted); white-space: nowrap; }
 table.kv td, table.kv th { text-align: left; }
 code, pre { font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 13px; }
-td code { word-break: break-all; }
+td code { overflow-wrap: anywhere; }
 pre.block { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px;
             margin: 0; overflow-x: auto; }
 .blocks { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
