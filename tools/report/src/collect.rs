@@ -19,6 +19,38 @@ pub struct Options {
     pub percentiles: Vec<f64>,
     pub slo: Slo,
     pub group_by: Option<String>,
+    /// Keep one row per request for vLLM's per-request arrays (`--vllm-json`); `full` with
+    /// `--save-detailed`.
+    pub per_request: PerRequest,
+    /// vLLM's `--percentile-metrics`: the metrics that get percentile rows (None: all).
+    pub percentile_metrics: Option<Vec<String>>,
+}
+
+/// How much of each request `--vllm-json` writes, as vLLM `bench serve` does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PerRequest {
+    #[default]
+    None,
+    /// `latencies` and `queue_times`: vLLM saves these always.
+    Always,
+    /// Also `input_lens`, `output_lens`, `ttfts`, `itls`, `start_times`, `generated_texts`,
+    /// `errors` (vLLM's `--save-detailed`).
+    Detailed,
+}
+
+/// One measured request as vLLM's per-request arrays see it (seconds, as vLLM's are).
+#[derive(Clone, Debug)]
+pub struct RequestRow {
+    pub scheduled_ns: u64,
+    pub sent_ns: u64,
+    pub input_len: u32,
+    pub output_len: u32,
+    pub ttft_s: f64,
+    pub itl_s: Vec<f64>,
+    pub latency_s: f64,
+    pub queue_s: f64,
+    pub text: String,
+    pub error: String,
 }
 
 /// Shards seen of one run id.
@@ -61,6 +93,8 @@ pub struct Collector {
     pub tokenizer: Option<String>,
     pub inputs: Vec<String>,
     pub duplicates: Duplicates,
+    /// One row per measured request, with `Options::per_request` (vLLM's arrays).
+    pub rows: Vec<RequestRow>,
     /// 64-bit hashes of every (run, id) seen: 8 bytes a result, so a million results cost
     /// about 16 MB. A false duplicate needs two distinct (run, id) to collide in 64 bits
     /// (about 1 in 10^7 for a million results).
@@ -95,6 +129,7 @@ impl Collector {
             tokenizer: None,
             inputs: Vec::new(),
             duplicates: Duplicates::default(),
+            rows: Vec::new(),
             seen: HashSet::new(),
         }
     }
@@ -208,6 +243,9 @@ impl Collector {
             self.tokenizer = r.tokenizer.as_deref().map(str::to_string);
         }
         let o = Observation::of(r, &self.opts.slo);
+        if self.opts.per_request != PerRequest::None {
+            self.rows.push(row(r, &o, self.opts.per_request == PerRequest::Detailed));
+        }
         self.total.add(r, &o);
         if let Some(stage) = r.stage {
             self.stages.entry(stage).or_default().add(r, &o);
@@ -248,6 +286,24 @@ impl Collector {
             }
         }
         Ok(())
+    }
+}
+
+/// vLLM's view of one request (`RequestFuncOutput`): a failed request has zeros and its error.
+fn row(r: &LeanResult<'_>, o: &Observation, detailed: bool) -> RequestRow {
+    let s = |ns: u64| ns as f64 / 1e9;
+    let itl_s = if detailed && o.ok { r.chunks_ns.windows(2).map(|w| s(w[1].saturating_sub(w[0]))).collect() } else { Vec::new() };
+    RequestRow {
+        scheduled_ns: r.scheduled_ns,
+        sent_ns: r.sent_ns,
+        input_len: o.input_len.unwrap_or(0),
+        output_len: if o.ok { o.output_len.unwrap_or(0) } else { 0 },
+        ttft_s: if o.ok { o.latency.ttft_ns.map_or(0.0, s) } else { 0.0 },
+        itl_s,
+        latency_s: if o.ok { s(o.latency.e2el_ns) } else { 0.0 },
+        queue_s: s(o.queue_ns),
+        text: if detailed { r.text.as_deref().unwrap_or("").to_string() } else { String::new() },
+        error: if o.ok { String::new() } else { r.error.as_deref().map(sb_cli::printable).unwrap_or_default() },
     }
 }
 

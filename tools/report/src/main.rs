@@ -88,6 +88,26 @@ struct Args {
     #[arg(long, value_name = "MS")]
     max_lag_ms: Option<f64>,
 
+    /// vLLM's --save-detailed: with --vllm-json, also the per-request arrays input_lens,
+    /// output_lens, ttfts, itls, start_times, generated_texts (with sb-load --save-text) and
+    /// errors (latencies and queue_times are always written, as vLLM does).
+    #[arg(long, help_heading = "vLLM-compatible")]
+    save_detailed: bool,
+
+    /// vLLM's --percentile-metrics: which metrics get percentile rows, comma-separated, of ttft,
+    /// tpot, itl, e2el (vLLM's default: ttft,tpot,itl; here every metric unless given).
+    #[arg(long, value_delimiter = ',', value_name = "METRICS", help_heading = "vLLM-compatible")]
+    percentile_metrics: Option<Vec<String>>,
+
+    /// vLLM's --metric-percentiles: the same as --percentiles.
+    #[arg(long, value_delimiter = ',', value_name = "P", conflicts_with = "percentiles", help_heading = "vLLM-compatible")]
+    metric_percentiles: Option<Vec<f64>>,
+
+    /// vLLM's --goodput: SLOs as KEY:MS pairs separated by spaces (ttft:500 tpot:50; keys ttft,
+    /// tpot, e2el), the same as --slo ttft_ms=500,tpot_ms=50.
+    #[arg(long, num_args = 1.., value_name = "KEY:MS", conflicts_with = "slo", help_heading = "vLLM-compatible")]
+    goodput: Option<Vec<String>>,
+
     /// With --format llmd: fill scenario.stack from sb-deploy's output, a plan NDJSON file or a
     /// rendered manifest (model, accelerator, parallelism, engine arguments).
     #[arg(long, value_name = "FILE")]
@@ -98,7 +118,31 @@ struct Args {
     stack_point: Option<String>,
 }
 
-fn config(args: Args) -> Result<Config, String> {
+fn config(mut args: Args) -> Result<Config, String> {
+    if let Some(p) = args.metric_percentiles.take() {
+        args.percentiles = p;
+    }
+    if let Some(pairs) = args.goodput.take() {
+        for pair in &pairs {
+            let Some((k, v)) = pair.split_once(':') else {
+                return Err(format!("--goodput {pair:?}: expected KEY:MS, e.g. ttft:500 (vLLM's syntax)"));
+            };
+            if !["ttft", "tpot", "e2el"].contains(&k) {
+                return Err(format!("--goodput {pair:?}: vLLM's keys are ttft, tpot and e2el (here also --slo itl_ms, ntpot_ms)"));
+            }
+            if v.parse::<f64>().map_or(true, |x| !(x.is_finite() && x > 0.0)) {
+                return Err(format!("--goodput {pair:?}: {v:?} is not a positive number of milliseconds"));
+            }
+        }
+        args.slo = Some(pairs.iter().map(|p| p.replacen(':', "_ms=", 1)).collect::<Vec<_>>().join(","));
+    }
+    if let Some(metrics) = &args.percentile_metrics {
+        for m in metrics {
+            if !["ttft", "tpot", "itl", "e2el"].contains(&m.as_str()) {
+                return Err(format!("--percentile-metrics: unknown metric {m:?} (known: ttft, tpot, itl, e2el)"));
+            }
+        }
+    }
     for p in &args.percentiles {
         if !(0.0..=100.0).contains(p) {
             return Err(format!("--percentiles: {p} is not between 0 and 100"));
@@ -118,11 +162,23 @@ fn config(args: Args) -> Result<Config, String> {
         }
     }
     let format = if args.vllm_json { Format::VllmJson } else { args.format };
+    let per_request = match (format, args.save_detailed) {
+        (Format::VllmJson, true) => collect::PerRequest::Detailed,
+        (Format::VllmJson, false) => collect::PerRequest::Always,
+        (_, true) => return Err("--save-detailed goes with --vllm-json (vLLM's per-request arrays)".into()),
+        _ => collect::PerRequest::None,
+    };
     Ok(Config {
         inputs: args.files,
         compare: args.compare.map(|v| (v[0].clone(), v[1].clone())),
         format,
-        options: Options { percentiles: args.percentiles, slo, group_by: args.group_by },
+        options: Options {
+            percentiles: args.percentiles,
+            slo,
+            group_by: args.group_by,
+            per_request,
+            percentile_metrics: args.percentile_metrics,
+        },
         plot_dir: args.plot,
         max_lag_ms: args.max_lag_ms,
         stack: args.stack.map(|s| (s, args.stack_point)),

@@ -20,6 +20,11 @@ pub struct Report {
     pub load: LoadInfo,
     /// What each run record says about the run (command, versions, host), in input order.
     pub meta: Vec<crate::meta::RunMeta>,
+    /// One row per measured request, for vLLM's per-request arrays (`--vllm-json`).
+    pub rows: Option<Vec<crate::collect::RequestRow>>,
+    pub per_request: crate::collect::PerRequest,
+    /// vLLM's `--percentile-metrics` (None: every metric).
+    pub percentile_metrics: Option<Vec<String>>,
     pub server: Vec<ServerMetric>,
     /// Window the server metrics were summarised over (epoch ns).
     pub window_ns: Option<(u64, u64)>,
@@ -139,7 +144,15 @@ impl Report {
             tokenizer: c.tokenizer.clone().or_else(|| load.tokenizer.clone()),
             load,
             meta: crate::meta::of(&c.run_records),
+            rows: (c.opts.per_request != crate::collect::PerRequest::None).then(|| c.rows.clone()),
+            per_request: c.opts.per_request,
+            percentile_metrics: c.opts.percentile_metrics.clone(),
         }
+    }
+
+    /// Whether metric `m` (ttft, tpot, itl, e2el) is shown, by vLLM's `--percentile-metrics`.
+    pub fn shows(&self, m: &str) -> bool {
+        self.percentile_metrics.as_ref().is_none_or(|l| l.iter().any(|x| x == m))
     }
 
     pub fn trustworthy(&self) -> bool {

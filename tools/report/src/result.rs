@@ -71,6 +71,9 @@ pub struct LeanResult<'a> {
     pub run: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub tags: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// The generated text (`sb-load --save-text`), for vLLM's `generated_texts`.
+    #[serde(default, borrow)]
+    pub text: Option<Cow<'a, str>>,
 }
 
 impl LeanResult<'_> {

@@ -215,9 +215,37 @@ fn vllm_json_matches_what_vllm_computes() {
         "errors",
     ];
     let mut compared = 0;
+    let detailed = run(&[&fixture("basic.ndjson"), "--vllm-json", "--save-detailed"]);
+    let detailed: Value = serde_json::from_str(&detailed.stdout).unwrap();
     for (k, want) in vllm.as_object().unwrap() {
         if per_request.contains(&k.as_str()) {
-            assert!(ours.get(k).is_none(), "{k}: per-request arrays are left out (docs/report.md)");
+            // vLLM keeps latencies and queue_times always, the others with --save-detailed.
+            let always = k == "latencies" || k == "queue_times";
+            assert_eq!(ours.get(k).is_some(), always, "{k}");
+            let got = detailed.get(k).unwrap_or_else(|| panic!("{k} missing with --save-detailed"));
+            let (got, want) = (got.as_array().unwrap(), want.as_array().unwrap());
+            assert_eq!(got.len(), want.len(), "{k}");
+            if k == "start_times" {
+                // vLLM's are perf_counter seconds, ours epoch seconds: only the gaps agree.
+                let gaps = |v: &[Value]| v.windows(2).map(|w| w[1].as_f64().unwrap() - w[0].as_f64().unwrap()).collect::<Vec<_>>();
+                for (g, w) in gaps(got).iter().zip(gaps(want)) {
+                    assert!((g - w).abs() < 1e-6, "{k}: gap {g} vs {w}");
+                }
+                continue;
+            }
+            for (g, w) in got.iter().zip(want) {
+                match (g, w) {
+                    (Value::Number(_), Value::Number(n)) => close(g, n.as_f64().unwrap()),
+                    (Value::Array(ga), Value::Array(wa)) => {
+                        assert_eq!(ga.len(), wa.len(), "{k}");
+                        for (x, y) in ga.iter().zip(wa) {
+                            close(x, y.as_f64().unwrap());
+                        }
+                    }
+                    _ => assert_eq!(g, w, "{k}"),
+                }
+            }
+            compared += 1;
             continue;
         }
         let got = ours.get(k).unwrap_or_else(|| panic!("vLLM key {k} missing"));

@@ -213,10 +213,19 @@ pub fn block_titled(out: &mut String, title: &str, t: &Totals, r: &Report, whole
     rowf(out, "Peak output token throughput (tok/s):", t.max_output_tokens_per_s);
     rowf(out, "Peak concurrent requests:", t.max_concurrent_requests as f64);
     rowf(out, "Total token throughput (tok/s):", t.total_token_throughput);
-    latency_section(out, "Time to First Token", "TTFT", &t.ttft);
-    latency_section(out, "Time per Output Token (excl. 1st token)", "TPOT", &t.tpot);
-    latency_section(out, "Inter-token Latency", "ITL", &t.itl);
-    latency_section(out, "End-to-end Latency", "E2EL", &t.e2el);
+    // vLLM's --percentile-metrics chooses among these four.
+    if r.shows("ttft") {
+        latency_section(out, "Time to First Token", "TTFT", &t.ttft);
+    }
+    if r.shows("tpot") {
+        latency_section(out, "Time per Output Token (excl. 1st token)", "TPOT", &t.tpot);
+    }
+    if r.shows("itl") {
+        latency_section(out, "Inter-token Latency", "ITL", &t.itl);
+    }
+    if r.shows("e2el") {
+        latency_section(out, "End-to-end Latency", "E2EL", &t.e2el);
+    }
     latency_section(out, "Client-side Queueing", "Client Queue Time", &t.queue);
     latency_section(out, "Queue-inclusive End-to-end Latency", "E2EL incl. Client Queue", &t.e2el_sched);
     latency_section(out, "Normalized Time per Output Token", "NTPOT", &t.ntpot);

@@ -1,10 +1,13 @@
 //! vLLM's saved result JSON (`vllm bench serve --save-result`), key for key where we have the
 //! number, so notebooks written against vLLM's files read ours.
 //!
-//! Left out: the per-request arrays (`input_lens`, `output_lens`, `ttfts`, `itls`, `latencies`,
-//! `start_times`, `queue_times`, `generated_texts`, `errors`), which would make memory grow
-//! with the run (the result records hold all of it), and the ASR/probe/spec-decode/diffusion
-//! keys, which have no source in our records.
+//! The per-request arrays follow vLLM 0.33's `vllm/benchmarks/serve.py`: `latencies` and
+//! `queue_times` always, and with `--save-detailed` also `input_lens`, `output_lens`, `ttfts`,
+//! `itls` (a list per request), `start_times`, `generated_texts` and `errors`, in seconds, one
+//! entry per request in the order they were sent, failed requests included with zeros and
+//! their error (vLLM's `RequestFuncOutput` defaults). `start_times` are epoch seconds (vLLM's
+//! are `perf_counter` seconds: only differences mean anything in either). Left out: the
+//! ASR/probe/spec-decode/diffusion keys, which have no source in our records.
 
 use crate::report::{pct_name, Report};
 use crate::stats::Stats;
@@ -66,10 +69,16 @@ pub fn render(r: &Report) -> Map<String, Value> {
     m.insert("request_goodput".into(), t.request_goodput.map_or(Value::Null, |g| json!(g)));
     m.insert("output_throughput".into(), json!(t.output_throughput));
     m.insert("total_token_throughput".into(), json!(t.total_token_throughput));
+    if let Some(rows) = &r.rows {
+        arrays(&mut m, rows, r.per_request == crate::collect::PerRequest::Detailed);
+    }
     m.insert("max_output_tokens_per_s".into(), json!(t.max_output_tokens_per_s));
     m.insert("max_concurrent_requests".into(), json!(t.max_concurrent_requests));
     m.insert("rtfx".into(), json!(0.0));
     let mut stats = |name: &str, s: &Stats| {
+        if ["ttft", "tpot", "itl", "e2el"].contains(&name) && !r.shows(name) {
+            return;
+        }
         m.insert(format!("mean_{name}_ms"), json!(s.mean));
         m.insert(format!("median_{name}_ms"), json!(s.median));
         m.insert(format!("std_{name}_ms"), json!(s.std));
@@ -84,6 +93,28 @@ pub fn render(r: &Report) -> Map<String, Value> {
     stats("client_queue_time", &t.queue);
     stats("e2el_including_client_queue", &t.e2el_sched);
     m
+}
+
+/// vLLM's per-request arrays, in vLLM's key order (serve.py's `result` dict).
+fn arrays(m: &mut Map<String, Value>, rows: &[crate::collect::RequestRow], detailed: bool) {
+    let mut order: Vec<&crate::collect::RequestRow> = rows.iter().collect();
+    order.sort_by_key(|r| (r.scheduled_ns, r.sent_ns));
+    let col = |f: &dyn Fn(&crate::collect::RequestRow) -> Value| Value::Array(order.iter().map(|r| f(r)).collect());
+    if detailed {
+        m.insert("input_lens".into(), col(&|r| json!(r.input_len)));
+        m.insert("output_lens".into(), col(&|r| json!(r.output_len)));
+        m.insert("ttfts".into(), col(&|r| json!(r.ttft_s)));
+        m.insert("itls".into(), col(&|r| json!(r.itl_s)));
+    }
+    m.insert("latencies".into(), col(&|r| json!(r.latency_s)));
+    if detailed {
+        m.insert("start_times".into(), col(&|r| json!(r.sent_ns as f64 / 1e9)));
+    }
+    m.insert("queue_times".into(), col(&|r| json!(r.queue_s)));
+    if detailed {
+        m.insert("generated_texts".into(), col(&|r| json!(r.text)));
+        m.insert("errors".into(), col(&|r| json!(r.error)));
+    }
 }
 
 #[cfg(test)]
