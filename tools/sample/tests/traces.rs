@@ -335,3 +335,22 @@ fn replay_against_sb_sim_reproduces_the_ideal_prefix_hit_rate() {
     // The stated margin (docs/sample.md): one percentage point.
     assert!((got - ideal).abs() <= 0.01, "sim {got:.4} vs ideal {ideal:.4}");
 }
+
+#[test]
+fn a_bad_trace_line_is_named_and_exits_2() {
+    let dir = sb_testkit::tempdir("bad-trace");
+    let file = dir.join("trace.jsonl");
+    std::fs::write(
+        &file,
+        "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [0]}\n{\"timestamp\": 5}\n",
+    )
+    .unwrap();
+    let out = run_raw(&["mooncake", "--source", file.to_str().unwrap(), "--tokenizer", &tok_dir("gpt2")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("trace.jsonl:2: not a Mooncake trace line"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing written for a bad trace");
+    let out = run_raw(&["azure-llm", "--source", &trace(AZURE_CONV), "--tokenizer", &tok_dir("gpt2"), "--replace"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replayed in its own order"));
+}
