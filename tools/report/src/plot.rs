@@ -25,6 +25,8 @@ const LEGEND_W: u32 = 190;
 const CDF_POINTS: usize = 400;
 /// Groups drawn on one chart; the legend says how many more there are.
 const MAX_SERIES: usize = 14;
+/// Dots drawn on the scatter plots, all groups together.
+const SCATTER_DOTS: usize = 6000;
 /// The percentiles marked on every CDF.
 const CDF_MARKS: [f64; 3] = [50.0, 90.0, 99.0];
 const FONT: &str = "sans-serif";
@@ -461,6 +463,9 @@ fn time_chart(
 /// and outliers show here, not in the CDFs.
 fn scatter_chart(cx: &Ctx, title: &str) -> Result<String> {
     let t0 = cx.t0_ns.unwrap_or(0);
+    // Many groups share one budget of dots, so that the page stays light (~100 bytes a dot).
+    let held: usize = cx.series.iter().map(|(_, a)| a.points.points().len()).sum();
+    let step = held.div_ceil(SCATTER_DOTS).max(1);
     let pts: Vec<Vec<(f64, f64, f64)>> = cx
         .series
         .iter()
@@ -468,11 +473,12 @@ fn scatter_chart(cx: &Ctx, title: &str) -> Result<String> {
             a.points
                 .points()
                 .iter()
+                .step_by(step)
                 .map(|p| (p.sent_ns.saturating_sub(t0) as f64 / 1e9, p.ttft_ms as f64, p.e2el_ms as f64))
                 .collect()
         })
         .collect();
-    let thinned = cx.series.iter().map(|(_, a)| a.points.stride()).max().unwrap_or(1);
+    let thinned = cx.series.iter().map(|(_, a)| a.points.stride()).max().unwrap_or(1) * step as u64;
     let mut svg = String::new();
     {
         let (root, plot, legend_area) = canvas(&mut svg, title)?;
