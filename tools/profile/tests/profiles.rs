@@ -410,6 +410,35 @@ fn unsupported_keys_unknown_overrides_and_missing_placeholders_are_errors() {
         .unwrap();
     let script = String::from_utf8_lossy(&out.stdout);
     assert!(script.contains("--from 0 --count 63 |") && script.contains("--rate poisson:1 --duration 30s"), "{script}");
+    // guidellm: a list of rates is one stage each; sweep is adaptive and not supported.
+    let g = profile("guidellm/sanity_concurrent.yaml.in");
+    let explain = |o: &str| {
+        Command::new(bin("sb-profile"))
+            .args(["explain", &g, "--allow-unsupported", "-o", o])
+            .env("LLMDBENCH_DEPLOY_CURRENT_MODEL", tok("gpt2"))
+            .env("LLMDBENCH_HARNESS_STACK_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap()
+    };
+    let out = explain("spec.profile.kind=poisson,spec.profile.rate=4");
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("--rate poisson:4 --duration 30s"), "{script}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.profile.streams"),
+        "streams has no meaning for poisson"
+    );
+    let out = Command::new(bin("sb-profile"))
+        .args(["explain", &g, "-o", "spec.profile.kind=sweep"])
+        .env("LLMDBENCH_DEPLOY_CURRENT_MODEL", tok("gpt2"))
+        .env("LLMDBENCH_HARNESS_STACK_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.profile.kind: sweep"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A placeholder with no value names the variable.
     let out = Command::new(bin("sb-profile"))
         .args(["explain", &p])

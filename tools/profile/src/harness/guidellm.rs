@@ -189,7 +189,12 @@ pub fn plan(doc: &Value, mut keys: Keys, pool: usize) -> Result<Plan> {
             keys.unsupported(&format!("spec.{k}"), why);
         }
         for k in sub.unused_under("profile").into_iter().chain(sub.unused_under("constraints")) {
-            keys.unsupported(&format!("spec.{k}"), format!("{at}not a key servebench knows for guidellm"));
+            let which =
+                if at.starts_with("benchmarks") { format!(" ({})", at.trim_end_matches(": ")) } else { String::new() };
+            keys.unsupported(
+                &format!("spec.{k}"),
+                format!("not a key servebench knows for this guidellm profile kind{which}"),
+            );
         }
         for path in ["profile", "constraints"] {
             keys.get(doc, &format!("spec.{path}"));
@@ -211,7 +216,7 @@ pub fn plan(doc: &Value, mut keys: Keys, pool: usize) -> Result<Plan> {
                 }
                 (None, Some(r), Some(d)) => {
                     let n = if st.label.starts_with("constant") {
-                        (r * d).ceil() as usize + 1
+                        ((r * d).ceil() as usize).max(1)
                     } else {
                         poisson_budget(r * d)
                     };
