@@ -75,6 +75,11 @@ pub struct Args {
     #[arg(long, default_value = "5%", value_name = "P", help_heading = "Points")]
     pub precision: String,
 
+    /// Times a point is measured again when sb-load fell behind its schedule (its verdict
+    /// failed: the point says nothing about the server).
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Points")]
+    pub retries: usize,
+
     /// Most points a search may run.
     #[arg(long, default_value_t = 30, value_name = "N", help_heading = "Points")]
     pub max_points: usize,

@@ -374,12 +374,13 @@ pub fn run_point(ctx: &Ctx, name: &str, load: &Load, once: &mut Once, out: &mut 
         }
         for key in ["ttft_p99_ms", "e2el_p99_ms"] {
             let object = if key.starts_with("ttft") { "ttft_ms" } else { "e2el_ms" };
-            if let Some(v) = s[object]["p99"].as_f64() {
+            if let Some(v) = s[object]["p99"].as_f64().filter(|_| has_values(s, object)) {
                 p.metrics.insert(key.into(), v);
             }
         }
         for b in &ctx.slo.bounds {
-            if let Some(v) = s[b.object][b.stat.as_str()].as_f64() {
+            // A statistic of no values (sb-report writes 0) is absent: the bound then fails as "no values".
+            if let Some(v) = s[b.object][b.stat.as_str()].as_f64().filter(|_| has_values(s, b.object)) {
                 p.metrics.insert(b.name.clone(), v);
             }
         }
@@ -420,6 +421,11 @@ pub fn run_point(ctx: &Ctx, name: &str, load: &Load, once: &mut Once, out: &mut 
         cool_down(ctx, name, once);
     }
     Ok(Outcome { point: p, interrupted: user_interrupted, stdout_closed })
+}
+
+/// Whether sb-report's summary has any value of a metric (`ttft_ms.count > 0`).
+fn has_values(summary: &Value, object: &str) -> bool {
+    summary[object]["count"].as_u64().is_some_and(|n| n > 0)
 }
 
 /// Why a point measured on schedule misses its SLO (empty: it passes).

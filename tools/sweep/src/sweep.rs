@@ -165,13 +165,19 @@ pub fn run(args: Args) -> Result<u8> {
         _ => Vec::new(),
     };
     let mut error: Option<anyhow::Error> = None;
+    // Position in the list of a list or guidellm sweep, and an untrustworthy point to measure again.
+    let mut next_in_queue = 0usize;
+    let mut retry: Option<(Load, usize)> = None;
     loop {
         if signal::count() > 0 {
             interrupted = true;
             break;
         }
         let i = points.len();
-        let load = if mode == "search" {
+        let attempt = retry.map_or(0, |(_, a)| a);
+        let load = if let Some((l, _)) = retry.take() {
+            l
+        } else if mode == "search" {
             if i >= args.max_points {
                 notes.push(format!("the search stopped at --max-points {}", args.max_points));
                 break;
@@ -181,9 +187,11 @@ pub fn run(args: Args) -> Result<u8> {
                 None => break,
             }
         } else {
-            if mode == "sweep" && i == 2 && queue.len() == 2 {
-                let rate = |p: &SweepPoint| p.request_throughput_rps.filter(|r| *r > 0.0);
-                match (rate(&points[0]), rate(&points[1])) {
+            if mode == "sweep" && next_in_queue == 2 && queue.len() == 2 {
+                // The last measurement of each of the two (a retried one counts once it is trustworthy).
+                let of = |l: Load| points.iter().rev().find(|p| p.load == l.spec());
+                let rate = |p: Option<&SweepPoint>| p.and_then(|p| p.request_throughput_rps).filter(|r| *r > 0.0);
+                match (rate(of(Load::Concurrency(1))), rate(of(Load::Burst))) {
                     (Some(sync), Some(thr)) => queue
                         .extend(sweep_rates(args.sweep.unwrap_or(2), sync, thr.max(sync)).into_iter().map(Load::Rate)),
                     _ => {
@@ -193,8 +201,11 @@ pub fn run(args: Args) -> Result<u8> {
                     }
                 }
             }
-            match queue.get(i) {
-                Some(l) => *l,
+            match queue.get(next_in_queue) {
+                Some(l) => {
+                    next_in_queue += 1;
+                    *l
+                }
                 None => break,
             }
         };
@@ -206,7 +217,7 @@ pub fn run(args: Args) -> Result<u8> {
                 search.high.map_or("-".into(), fmt_rate)
             ),
             _ => {
-                let left = queue.len().saturating_sub(i) as f64;
+                let left = queue.len().saturating_sub(next_in_queue) as f64 + 1.0;
                 let eta = if mode == "sweep" && queue.len() == 2 {
                     String::new()
                 } else {
@@ -214,7 +225,7 @@ pub fn run(args: Args) -> Result<u8> {
                 };
                 format!(
                     "point {} of {}{eta}",
-                    i + 1,
+                    next_in_queue,
                     if mode == "sweep" { args.sweep.unwrap_or(2) } else { queue.len() }
                 )
             }
@@ -239,6 +250,14 @@ pub fn run(args: Args) -> Result<u8> {
             p.failed,
             shown.join(", ")
         );
+        // sb-load fell behind: the point says nothing about the server, so it is measured again
+        // (--retries); only then does a search count it as not passing.
+        if p.status == "untrustworthy" && attempt < args.retries && !outcome.interrupted && !outcome.stdout_closed {
+            eprintln!("sb-sweep: {name}: measuring {} again (retry {} of {})", load.spec(), attempt + 1, args.retries);
+            retry = Some((load, attempt + 1));
+            points.push(p);
+            continue;
+        }
         if let (Load::Rate(r), "search") = (&load, mode) {
             if p.status == "untrustworthy" {
                 notes.push(format!(
@@ -295,7 +314,16 @@ pub fn run(args: Args) -> Result<u8> {
     if let Some(e) = error {
         return Err(e);
     }
-    let untrustworthy = record.points.iter().filter(|p| p.status == "untrustworthy").count();
+    // Untrustworthy points whose load was not measured again on schedule.
+    let untrustworthy = record
+        .points
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| {
+            p.status == "untrustworthy"
+                && !record.points[i + 1..].iter().any(|q| q.load == p.load && q.status != "untrustworthy")
+        })
+        .count();
     let passed = record.points.iter().filter(|p| p.pass).count();
     let summary = match (mode, record.max_rate_rps) {
         ("search", Some(r)) => format!(
