@@ -31,7 +31,12 @@ fn no_script_stops_or_kills_what_it_did_not_start() {
         for (n, line) in text.lines().enumerate() {
             let code = line.split('#').next().unwrap_or("");
             for bad in ["pkill", "killall", "systemctl stop", "systemctl kill", "service prometheus stop"] {
-                assert!(!code.contains(bad), "{}:{}: {bad} would stop a process this project did not start: {line}", f.display(), n + 1);
+                assert!(
+                    !code.contains(bad),
+                    "{}:{}: {bad} would stop a process this project did not start: {line}",
+                    f.display(),
+                    n + 1
+                );
             }
         }
     }

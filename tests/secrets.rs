@@ -51,8 +51,12 @@ fn no_planted_secret_ever_comes_out() {
     // sb-scrape with an auth header, against the sim's /metrics, and with a bad header.
     let scrape_header = format!("Authorization: Bearer {SCRAPE_HEADER}");
     let metrics = format!("{}/metrics", sim.url);
-    let scrape =
-        pipe_env("sb-scrape", &["--endpoint", &metrics, "--duration", "1s", "--interval", "500ms", "-H", &scrape_header], b"", &[]);
+    let scrape = pipe_env(
+        "sb-scrape",
+        &["--endpoint", &metrics, "--duration", "1s", "--interval", "500ms", "-H", &scrape_header],
+        b"",
+        &[],
+    );
     assert_eq!(scrape.code, 0, "{}", scrape.stderr);
     assert_clean("sb-scrape", &(scrape.stdout.clone() + &scrape.stderr));
     let scrape = pipe_env("sb-scrape", &["--endpoint", &metrics, "--duration", "1s", "-H", SCRAPE_HEADER], b"", &[]);

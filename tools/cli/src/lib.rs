@@ -3,10 +3,14 @@
 //! from elsewhere made safe to print. Nothing here is about the record stream (that is
 //! `sb-records`).
 
+pub mod civil;
 pub mod duration;
+pub mod hash;
 pub mod header;
 pub mod text;
+pub mod tokenizer_file;
 
 pub use duration::{parse_duration, parse_positive_duration};
+pub use hash::fnv1a;
 pub use header::parse_header;
 pub use text::{printable, redact_url};

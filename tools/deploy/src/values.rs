@@ -39,7 +39,8 @@ pub fn parse_set(arg: &str) -> Result<Setting> {
         bail!("--set ={}: the key is empty", if v.is_empty() { "" } else { "..." });
     }
     // The origin is quoted in errors: a secret's value must not be (`--set hf-token=...`).
-    let shown = if crate::names::looks_secret(k.trim()) { format!("--set {}=***", k.trim()) } else { format!("--set {arg}") };
+    let shown =
+        if crate::names::looks_secret(k.trim()) { format!("--set {}=***", k.trim()) } else { format!("--set {arg}") };
     Ok(Setting { origin: shown, key: k.trim().to_string(), value: Given::Text(v.to_string()) })
 }
 

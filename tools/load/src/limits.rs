@@ -56,6 +56,7 @@ fn raise_nofile() -> Option<u64> {
                 lim.rlim_cur = lim.rlim_max;
             }
         }
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
         Some(lim.rlim_cur as u64)
     }
     #[cfg(not(unix))]

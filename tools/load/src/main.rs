@@ -283,7 +283,8 @@ fn options(args: Args) -> Result<RunOptions> {
             Err(_) => Warmup::Time(parse_positive_duration(w).context("--warmup")?),
         },
     };
-    let headers = args.headers.iter().map(|h| sb_cli::parse_header(h).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
+    let headers =
+        args.headers.iter().map(|h| sb_cli::parse_header(h).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
     let mut tags = BTreeMap::new();
     for t in &args.tags {
         let (k, v) = t.split_once('=').with_context(|| format!("bad --tag {t:?}; expected key=value"))?;

@@ -222,7 +222,6 @@ pub fn yield_to_event_loop() {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

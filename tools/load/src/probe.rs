@@ -14,7 +14,9 @@ pub async fn prepare(client: &mut LoadClient) -> Result<Option<String>> {
     if client.model().is_empty() {
         let model = match client.get_json("/v1/models", PROBE_TIMEOUT).await {
             Ok(v) => v["data"][0]["id"].as_str().map(str::to_string),
-            Err(e) => bail!("no --model given, and the server's model list (GET /v1/models) failed: {e}; pass --model NAME"),
+            Err(e) => {
+                bail!("no --model given, and the server's model list (GET /v1/models) failed: {e}; pass --model NAME")
+            }
         };
         let Some(model) = model.filter(|m| !m.is_empty()) else {
             bail!("no --model given, and GET /v1/models named no model (expected data[0].id); pass --model NAME");
@@ -23,8 +25,10 @@ pub async fn prepare(client: &mut LoadClient) -> Result<Option<String>> {
         client.set_model(model);
     }
     // A server without /version (most besides vLLM) is fine: the record says null.
-    let version = client.get_json("/version", Duration::from_secs(2)).await.ok().and_then(|v| {
-        v.get("version").and_then(|x| x.as_str()).map(|s| sb_cli::printable(s))
-    });
+    let version = client
+        .get_json("/version", Duration::from_secs(2))
+        .await
+        .ok()
+        .and_then(|v| v.get("version").and_then(|x| x.as_str()).map(sb_cli::printable));
     Ok(version)
 }

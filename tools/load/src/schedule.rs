@@ -58,9 +58,7 @@ impl Shard {
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher, so every pod of a sharded
 /// run agrees on where a session goes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
-}
+use sb_cli::fnv1a;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Warmup {

@@ -76,18 +76,15 @@ impl Spool {
             return Err(describe(e));
         }
         if st.spill.is_none() && st.memory_bytes + bytes.len() > self.memory_limit {
-            match tempfile() {
-                Ok(file) => {
-                    if st.spilled_total == 0 {
-                        eprintln!(
-                            "sb-load: warning: stdout's reader is slower than the results; past {} MiB they wait in a temporary file (nothing is dropped)",
-                            self.memory_limit >> 20
-                        );
-                    }
-                    st.spill = Some(Spill { file, written: 0, read: 0 });
+            // No disk to spill to: keep them in memory rather than lose them.
+            if let Ok(file) = tempfile() {
+                if st.spilled_total == 0 {
+                    eprintln!(
+                        "sb-load: warning: stdout's reader is slower than the results; past {} MiB they wait in a temporary file (nothing is dropped)",
+                        self.memory_limit >> 20
+                    );
                 }
-                // No disk to spill to: keep them in memory rather than lose them.
-                Err(_) => {}
+                st.spill = Some(Spill { file, written: 0, read: 0 });
             }
         }
         if let Some(spill) = &mut st.spill {

@@ -14,16 +14,7 @@ pub struct ClientTokenizer {
 impl ClientTokenizer {
     /// Loads a Hugging Face `tokenizer.json` (a file, or a directory holding one).
     pub fn load(path: &str) -> Result<ClientTokenizer> {
-        let mut file = Path::new(path).to_path_buf();
-        if file.is_dir() {
-            let plain = file.join("tokenizer.json");
-            // sb-sample's test data keeps tokenizers gzipped; accept the same files here.
-            file = if !plain.exists() && file.join("tokenizer.json.gz").exists() {
-                file.join("tokenizer.json.gz")
-            } else {
-                plain
-            };
-        }
+        let mut file = sb_cli::tokenizer_file::resolve(Path::new(path));
         let inner =
             read_tokenizer(&file).with_context(|| format!("--tokenizer {path}: cannot load {}", file.display()))?;
         if file.extension().is_some_and(|e| e == "gz") {
@@ -52,13 +43,6 @@ impl ClientTokenizer {
 
 /// Reads a `tokenizer.json`, gunzipping it first when the name ends in `.gz`.
 fn read_tokenizer(file: &Path) -> Result<Tokenizer> {
-    let bytes = std::fs::read(file)?;
-    let bytes = if file.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut out)?;
-        out
-    } else {
-        bytes
-    };
+    let bytes = sb_cli::tokenizer_file::read(file)?;
     Tokenizer::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -65,8 +65,9 @@ fn a_stream_that_ends_cleanly_without_done_after_a_finish_reason_is_ok() {
 #[test]
 fn the_real_transformers_serve_stream_is_ok_and_its_quirks_are_handled() {
     // The exact body of a real `transformers serve` 5.17 stream (testdata/load/servers/README.md).
-    let body = std::fs::read_to_string(sb_testkit::testdata("load/servers/transformers-serve-5.17/completions-stream.sse"))
-        .unwrap();
+    let body =
+        std::fs::read_to_string(sb_testkit::testdata("load/servers/transformers-serve-5.17/completions-stream.sse"))
+            .unwrap();
     let server = raw::start(raw::chunked_200("text/event-stream", &body), Body::Read);
     let run = load(&server.url, &[], &completions(2, 3, 4));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -84,7 +85,11 @@ fn chat_sends_max_tokens_too_and_a_server_ignoring_the_length_is_flagged() {
     let sim = Sim::start(&["--compat", "transformers", "--decode-ms", "0", "--default-max-tokens", "40"]);
     let run = load(&sim.url, &[], &chat(3, 5));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.results.iter().all(|r| r["status"] == "ok" && r["usage"]["completion_tokens"] == 5), "{:?}", run.results);
+    assert!(
+        run.results.iter().all(|r| r["status"] == "ok" && r["usage"]["completion_tokens"] == 5),
+        "{:?}",
+        run.results
+    );
     assert!(run.run.get("exceeded_max_tokens").is_none());
     // Only max_completion_tokens (vLLM bench serve's choice): this server generates its default.
     let run = load(&sim.url, &["--chat-max-tokens", "max-completion-tokens"], &chat(3, 5));
@@ -136,7 +141,8 @@ fn a_200_that_is_not_an_event_stream_is_an_invalid_response_not_a_cut() {
 
 #[test]
 fn a_clean_end_with_neither_done_nor_a_finish_reason_stays_a_cut_stream() {
-    let body = "data: {\"choices\":[{\"index\":0,\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"index\":0,\"text\":\"b\"}]}\n\n";
+    let body =
+        "data: {\"choices\":[{\"index\":0,\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"index\":0,\"text\":\"b\"}]}\n\n";
     let server = raw::start(raw::chunked_200("text/event-stream", body), Body::Read);
     let run = load(&server.url, &[], &completions(1, 2, 2));
     let r = &run.results[0];
@@ -190,7 +196,10 @@ fn an_explicit_authorization_header_replaces_the_key_and_exactly_one_is_sent() {
     assert!(run.stderr.contains("replaces the API key"), "{}", run.stderr);
     let all = format!("{}{}", run.stderr, serde_json::to_string(&run.results).unwrap() + &run.run.to_string());
     assert!(!all.contains("from-flag-7731") && !all.contains("sk-from-env-5520"), "{all}");
-    assert_eq!(run.run["command"].as_array().unwrap().iter().filter(|a| a.as_str() == Some("Authorization: ***")).count(), 1);
+    assert_eq!(
+        run.run["command"].as_array().unwrap().iter().filter(|a| a.as_str() == Some("Authorization: ***")).count(),
+        1
+    );
 }
 
 #[test]
@@ -208,7 +217,8 @@ fn a_repeated_request_id_is_an_input_error_naming_both_lines() {
 
 #[test]
 fn zero_or_negative_durations_are_refused() {
-    for (flag, value) in [("--timeout", "0s"), ("--timeout=-5s", ""), ("--duration", "0"), ("--stage", "poisson:2@0s")] {
+    for (flag, value) in [("--timeout", "0s"), ("--timeout=-5s", ""), ("--duration", "0"), ("--stage", "poisson:2@0s")]
+    {
         let mut args = vec!["--url", "http://127.0.0.1:1", "--model", "m", flag];
         if !value.is_empty() {
             args.push(value);
@@ -245,7 +255,11 @@ fn plain_jsonl_from_jq_is_read_as_requests_and_tags_reach_the_results() {
 #[test]
 fn vllm_flags_mean_what_they_mean_in_vllm() {
     let sim = Sim::start(&["--instant"]);
-    let run = load(&sim.url, &["--request-rate", "200", "--max-concurrency", "4", "--seed", "3", "--max-lag", "60000"], &completions(20, 2, 2));
+    let run = load(
+        &sim.url,
+        &["--request-rate", "200", "--max-concurrency", "4", "--seed", "3", "--max-lag", "60000"],
+        &completions(20, 2, 2),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.run["load"]["stages"], json!(["poisson:200"]));
     assert_eq!(run.run["load"]["concurrency"], 4);
@@ -328,7 +342,8 @@ fn memory_stays_bounded_while_the_reader_of_stdout_stalls() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let peak_kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let peak_kb: u64 =
+        status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
     let run = common::parse_output(out.status.code().unwrap_or(-1), &out.stdout, &out.stderr);

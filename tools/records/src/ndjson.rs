@@ -153,9 +153,9 @@ impl<R: BufRead> RecordReader<R> {
             };
             if !obj.contains_key("kind") {
                 if !obj.contains_key("prompt") && !obj.contains_key("messages") {
-                    return Some(Err(self.err(
-                        "line has no \"kind\" and no \"prompt\" or \"messages\": not a request".into(),
-                    )));
+                    return Some(Err(
+                        self.err("line has no \"kind\" and no \"prompt\" or \"messages\": not a request".into())
+                    ));
                 }
                 if let Some(v) = obj.remove("v") {
                     if v != serde_json::json!(1) {

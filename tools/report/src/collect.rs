@@ -292,7 +292,11 @@ impl Collector {
 /// vLLM's view of one request (`RequestFuncOutput`): a failed request has zeros and its error.
 fn row(r: &LeanResult<'_>, o: &Observation, detailed: bool) -> RequestRow {
     let s = |ns: u64| ns as f64 / 1e9;
-    let itl_s = if detailed && o.ok { r.chunks_ns.windows(2).map(|w| s(w[1].saturating_sub(w[0]))).collect() } else { Vec::new() };
+    let itl_s = if detailed && o.ok {
+        r.chunks_ns.windows(2).map(|w| s(w[1].saturating_sub(w[0]))).collect()
+    } else {
+        Vec::new()
+    };
     RequestRow {
         scheduled_ns: r.scheduled_ns,
         sent_ns: r.sent_ns,

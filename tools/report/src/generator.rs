@@ -253,10 +253,7 @@ pub fn reconcile(c: &crate::collect::Collector) -> Reconciled {
     for r in &c.run_records {
         let Some(claimed) = lookup(&r.extra, "requests.results").and_then(Value::as_u64) else { continue };
         let shard = shard_of(r);
-        let present = c
-            .runs
-            .get(&r.run)
-            .map_or(0, |s| s.present.get(shard.unwrap_or("-")).copied().unwrap_or(0));
+        let present = c.runs.get(&r.run).map_or(0, |s| s.present.get(shard.unwrap_or("-")).copied().unwrap_or(0));
         let name = match shard {
             Some(shard) => format!("{} shard {shard}", r.run),
             None => r.run.clone(),

@@ -100,7 +100,13 @@ struct Args {
     percentile_metrics: Option<Vec<String>>,
 
     /// vLLM's --metric-percentiles: the same as --percentiles.
-    #[arg(long, value_delimiter = ',', value_name = "P", conflicts_with = "percentiles", help_heading = "vLLM-compatible")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "P",
+        conflicts_with = "percentiles",
+        help_heading = "vLLM-compatible"
+    )]
     metric_percentiles: Option<Vec<f64>>,
 
     /// vLLM's --goodput: SLOs as KEY:MS pairs separated by spaces (ttft:500 tpot:50; keys ttft,
@@ -128,7 +134,9 @@ fn config(mut args: Args) -> Result<Config, String> {
                 return Err(format!("--goodput {pair:?}: expected KEY:MS, e.g. ttft:500 (vLLM's syntax)"));
             };
             if !["ttft", "tpot", "e2el"].contains(&k) {
-                return Err(format!("--goodput {pair:?}: vLLM's keys are ttft, tpot and e2el (here also --slo itl_ms, ntpot_ms)"));
+                return Err(format!(
+                    "--goodput {pair:?}: vLLM's keys are ttft, tpot and e2el (here also --slo itl_ms, ntpot_ms)"
+                ));
             }
             if v.parse::<f64>().map_or(true, |x| !(x.is_finite() && x > 0.0)) {
                 return Err(format!("--goodput {pair:?}: {v:?} is not a positive number of milliseconds"));

@@ -227,7 +227,9 @@ fn vllm_json_matches_what_vllm_computes() {
             assert_eq!(got.len(), want.len(), "{k}");
             if k == "start_times" {
                 // vLLM's are perf_counter seconds, ours epoch seconds: only the gaps agree.
-                let gaps = |v: &[Value]| v.windows(2).map(|w| w[1].as_f64().unwrap() - w[0].as_f64().unwrap()).collect::<Vec<_>>();
+                let gaps = |v: &[Value]| {
+                    v.windows(2).map(|w| w[1].as_f64().unwrap() - w[0].as_f64().unwrap()).collect::<Vec<_>>()
+                };
                 for (g, w) in gaps(got).iter().zip(gaps(want)) {
                     assert!((g - w).abs() < 1e-6, "{k}: gap {g} vs {w}");
                 }
@@ -302,10 +304,7 @@ fn a_shard_without_its_run_record_is_reported_as_stopped_early() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     let warnings: Vec<&str> = v["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(
-        warnings.iter().any(|w| w.contains("shard 1/2 stopped before its end (no run record)")),
-        "{warnings:?}"
-    );
+    assert!(warnings.iter().any(|w| w.contains("shard 1/2 stopped before its end (no run record)")), "{warnings:?}");
     assert!(!warnings.iter().any(|w| w.contains("shard 0/2 stopped")), "{warnings:?}");
     // Both shards whole: nothing said.
     let v = json_summary(&[&fixture("shard-0.ndjson"), &fixture("shard-1.ndjson")]);

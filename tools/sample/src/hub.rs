@@ -225,8 +225,10 @@ impl Failure {
             Failure::Stalled(_) => true,
             Failure::Api(e) => match status_of(e) {
                 Some(code) => code == 429 || code >= 500,
-                None => matches!(e, ApiError::RequestError(inner) if matches!(inner.as_ref(), ureq::Error::Transport(_)))
-                    || matches!(e, ApiError::IoError(_)),
+                None => {
+                    matches!(e, ApiError::RequestError(inner) if matches!(inner.as_ref(), ureq::Error::Transport(_)))
+                        || matches!(e, ApiError::IoError(_))
+                }
             },
             Failure::Other(_) => false,
         }
@@ -283,7 +285,11 @@ fn watched<T: Send + 'static>(
         match outcome {
             Err(f) if f.transient() && attempt < HUB_TRIES => {
                 let wait = std::time::Duration::from_secs(1 << (attempt - 1));
-                eprintln!("sb-sample: {what}: {}; retrying in {} s ({attempt} of {HUB_TRIES})", f.short(), wait.as_secs());
+                eprintln!(
+                    "sb-sample: {what}: {}; retrying in {} s ({attempt} of {HUB_TRIES})",
+                    f.short(),
+                    wait.as_secs()
+                );
                 std::thread::sleep(wait);
             }
             other => return other,

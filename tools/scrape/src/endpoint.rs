@@ -111,7 +111,11 @@ impl Poller<'_> {
                 Ok(r) => r,
                 Err(e) => {
                     if st.failed == 0 {
-                        eprintln!("sb-scrape: {url}: {} (retrying every {:?})", sb_cli::printable(&e), self.cfg.interval);
+                        eprintln!(
+                            "sb-scrape: {url}: {} (retrying every {:?})",
+                            sb_cli::printable(&e),
+                            self.cfg.interval
+                        );
                     }
                     st.failed += 1;
                     st.last_error = Some(sb_cli::printable(&e));

@@ -235,7 +235,9 @@ fn collect(args: Args, sink: &mut Sink<BufWriter<std::io::Stdout>>) -> Result<Ou
         }
         let end_ns = match (&args.end, &args.duration) {
             (Some(end), _) => Some(window::parse_time(end, now_ns).context("--end")?),
-            (None, Some(d)) => Some(now_ns + window::parse_positive_duration(d).context("--duration")?.as_nanos() as u64),
+            (None, Some(d)) => {
+                Some(now_ns + window::parse_positive_duration(d).context("--duration")?.as_nanos() as u64)
+            }
             (None, None) => None,
         };
         let name_filter = args
@@ -291,9 +293,7 @@ fn parse_headers(raw: &[String]) -> Result<reqwest::header::HeaderMap> {
     let mut map = reqwest::header::HeaderMap::new();
     for h in raw {
         // Never echo the text: a header is often a credential.
-        let Some((name, value)) = h.split_once(':') else {
-            bail!("--header: expected `Name: value` (no ':' in the argument)");
-        };
+        let (name, value) = sb_cli::parse_header(h).map_err(anyhow::Error::msg)?;
         let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
             .context("--header: bad header name before the ':'")?;
         let mut value = reqwest::header::HeaderValue::from_str(value.trim())

@@ -15,7 +15,8 @@ fn huge_metrics_server(mib: usize) -> String {
                 let mut conn = conn;
                 let mut buf = [0u8; 4096];
                 let _ = conn.read(&mut buf);
-                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n");
+                let _ = conn
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n");
                 let line = "x_total{a=\"b\"} 1\n".repeat(4096);
                 let chunk = format!("{:x}\r\n{line}\r\n", line.len());
                 let mut sent = 0;
@@ -35,12 +36,14 @@ fn huge_metrics_server(mib: usize) -> String {
 #[test]
 fn a_body_over_the_ceiling_fails_the_scrape_without_reading_on() {
     let url = huge_metrics_server(50);
-    let out = pipe("sb-scrape", &["--endpoint", &url, "--duration", "1s", "--interval", "500ms", "--max-body-mib", "2"], b"");
+    let out =
+        pipe("sb-scrape", &["--endpoint", &url, "--duration", "1s", "--interval", "500ms", "--max-body-mib", "2"], b"");
     assert!(out.stderr.contains("larger than --max-body-mib 2 MiB"), "{}", out.stderr);
     assert!(out.records().is_empty(), "nothing from a body that was not read");
     assert_ne!(out.code, 0, "the scrapes failed: {}", out.stderr);
     // Below the ceiling the same page is read.
     let url = huge_metrics_server(1);
-    let out = pipe("sb-scrape", &["--endpoint", &url, "--duration", "1s", "--interval", "500ms", "--max-body-mib", "4"], b"");
+    let out =
+        pipe("sb-scrape", &["--endpoint", &url, "--duration", "1s", "--interval", "500ms", "--max-body-mib", "4"], b"");
     assert!(!out.records().is_empty(), "{}", out.stderr);
 }

@@ -23,15 +23,7 @@ impl TokenCounter {
             None => Ok(TokenCounter::Words),
             Some(p) => {
                 let load = || -> anyhow::Result<tokenizers::Tokenizer> {
-                    let bytes = std::fs::read(p)?;
-                    // Accept gzipped tokenizer files too (the repository's test data keeps them so).
-                    let bytes = if p.extension().is_some_and(|e| e == "gz") {
-                        let mut out = Vec::new();
-                        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut out)?;
-                        out
-                    } else {
-                        bytes
-                    };
+                    let bytes = sb_cli::tokenizer_file::read(&sb_cli::tokenizer_file::resolve(p))?;
                     tokenizers::Tokenizer::from_bytes(&bytes).map_err(anyhow::Error::msg)
                 };
                 let tok = load().map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", p.display()))?;

@@ -216,12 +216,7 @@ pub fn py_format(template: &str, fields: &[(&str, &str)]) -> Result<String> {
 /// A short stable hash (FNV-1a, 64 bit) for shared-prefix group names: the same text gives the
 /// same group on every machine and in every run.
 pub fn text_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{:08x}", h >> 32)
+    format!("{:08x}", sb_cli::fnv1a(text.as_bytes()) >> 32)
 }
 
 #[cfg(test)]
