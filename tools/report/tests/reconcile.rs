@@ -7,7 +7,10 @@ use serde_json::{json, Value};
 
 fn requests(n: usize) -> String {
     (0..n)
-        .map(|i| json!({"kind": "request", "v": 1, "id": format!("r{i}"), "prompt": "a b c", "max_tokens": 2}).to_string() + "\n")
+        .map(|i| {
+            json!({"kind": "request", "v": 1, "id": format!("r{i}"), "prompt": "a b c", "max_tokens": 2}).to_string()
+                + "\n"
+        })
         .collect()
 }
 
@@ -51,7 +54,11 @@ fn results_missing_from_a_run_make_it_untrustworthy() {
     let kept: Vec<&str> = all.lines().enumerate().filter(|(i, _)| !(200..300).contains(i)).map(|(_, l)| l).collect();
     let out = pipe("sb-report", &[], (kept.join("\n") + "\n").as_bytes());
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stdout.contains("RUN NOT TRUSTWORTHY") && out.stdout.contains("900 of 1000 results present"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("RUN NOT TRUSTWORTHY") && out.stdout.contains("900 of 1000 results present"),
+        "{}",
+        out.stdout
+    );
     // All of them: trustworthy.
     let out = pipe("sb-report", &[], all.as_bytes());
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
@@ -61,7 +68,8 @@ fn results_missing_from_a_run_make_it_untrustworthy() {
 fn results_without_their_run_record_say_the_generator_verdict_is_unknown() {
     let sim = Sim::start(&["--instant"]);
     let all = results(&sim, 20, &[]);
-    let only_results: String = all.lines().filter(|l| l.contains("\"kind\":\"result\"")).map(|l| format!("{l}\n")).collect();
+    let only_results: String =
+        all.lines().filter(|l| l.contains("\"kind\":\"result\"")).map(|l| format!("{l}\n")).collect();
     let out = pipe("sb-report", &[], only_results.as_bytes());
     assert_eq!(out.code, 0, "a warning, not a verdict: {}", out.stderr);
     assert!(out.stderr.contains("without its run record") && out.stderr.contains("verdict"), "{}", out.stderr);
@@ -101,6 +109,7 @@ fn run_records_written_before_the_loop_field_are_judged_by_their_pacing() {
         let out = pipe("sb-report", &[], base(json!({"load": load})).as_bytes());
         assert!(!out.stdout.contains("NOT TRUSTWORTHY"), "{load}: {}", out.stdout);
     }
-    let out = pipe("sb-report", &[], base(json!({"load": {"stages": ["poisson:100"]}, "target_rate_rps": 100.0})).as_bytes());
+    let out =
+        pipe("sb-report", &[], base(json!({"load": {"stages": ["poisson:100"]}, "target_rate_rps": 100.0})).as_bytes());
     assert!(out.stdout.contains("NOT TRUSTWORTHY"), "{}", out.stdout);
 }

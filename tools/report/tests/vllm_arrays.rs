@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 fn a_notebook_written_for_vllm_files_reads_ours() {
     let sim = Sim::start(&["--decode-ms", "1", "--fail-500", "0.2", "--seed", "4"]);
     let reqs: String = (0..40)
-        .map(|i| json!({"kind": "request", "v": 1, "id": format!("r{i}"), "prompt": "a b c d", "max_tokens": 5}).to_string() + "\n")
+        .map(|i| {
+            json!({"kind": "request", "v": 1, "id": format!("r{i}"), "prompt": "a b c d", "max_tokens": 5}).to_string()
+                + "\n"
+        })
         .collect();
     let load = pipe(
         "sb-load",
@@ -24,8 +27,19 @@ fn a_notebook_written_for_vllm_files_reads_ours() {
     // vLLM's key order: the arrays sit between total_token_throughput and max_output_tokens_per_s.
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     let at = |k: &str| keys.iter().position(|x| *x == k).unwrap_or_else(|| panic!("no {k}"));
-    let order = ["total_token_throughput", "input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times",
-        "queue_times", "generated_texts", "errors", "max_output_tokens_per_s"];
+    let order = [
+        "total_token_throughput",
+        "input_lens",
+        "output_lens",
+        "ttfts",
+        "itls",
+        "latencies",
+        "start_times",
+        "queue_times",
+        "generated_texts",
+        "errors",
+        "max_output_tokens_per_s",
+    ];
     assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{keys:?}");
     let dir = tempdir("vllm-arrays");
     let file = dir.join("result.json");
@@ -47,11 +61,15 @@ fn a_notebook_written_for_vllm_files_reads_ours() {
 fn vllm_report_flags_mean_what_they_mean_in_vllm() {
     let sim = Sim::start(&["--decode-ms", "1"]);
     let reqs: String = (0..10)
-        .map(|i| json!({"kind": "request", "v": 1, "id": format!("r{i}"), "prompt": "a b", "max_tokens": 4}).to_string() + "\n")
+        .map(|i| {
+            json!({"kind": "request", "v": 1, "id": format!("r{i}"), "prompt": "a b", "max_tokens": 4}).to_string()
+                + "\n"
+        })
         .collect();
     let load = pipe("sb-load", &["--url", &sim.url, "--model", "sim", "--max-lag", "60000"], reqs.as_bytes());
     let res = load.stdout.as_bytes();
-    let a = pipe("sb-report", &["--vllm-json", "--goodput", "ttft:500", "tpot:50", "--metric-percentiles", "50,90"], res);
+    let a =
+        pipe("sb-report", &["--vllm-json", "--goodput", "ttft:500", "tpot:50", "--metric-percentiles", "50,90"], res);
     let b = pipe("sb-report", &["--vllm-json", "--slo", "ttft_ms=500,tpot_ms=50", "--percentiles", "50,90"], res);
     assert_eq!(a.code, 0, "{}", a.stderr);
     let (a, b): (Value, Value) = (serde_json::from_str(&a.stdout).unwrap(), serde_json::from_str(&b.stdout).unwrap());
@@ -63,7 +81,11 @@ fn vllm_report_flags_mean_what_they_mean_in_vllm() {
     assert!(only.get("mean_ttft_ms").is_some() && only.get("mean_e2el_ms").is_some());
     assert!(only.get("mean_tpot_ms").is_none() && only.get("mean_itl_ms").is_none());
     let text = pipe("sb-report", &["--percentile-metrics", "ttft"], res);
-    assert!(text.stdout.contains("Time to First Token") && !text.stdout.contains("Inter-token Latency"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("Time to First Token") && !text.stdout.contains("Inter-token Latency"),
+        "{}",
+        text.stdout
+    );
     let bad = pipe("sb-report", &["--goodput", "ttft=500"], res);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("KEY:MS"), "{}", bad.stderr);

@@ -176,7 +176,9 @@ async fn generate(st: Arc<AppState>, endpoint: Endpoint, body: Bytes) -> Respons
 async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arrival: Instant) -> Response {
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return error_for(st, StatusCode::BAD_REQUEST, "BadRequestError", "request body must be a JSON object"),
+        Ok(_) => {
+            return error_for(st, StatusCode::BAD_REQUEST, "BadRequestError", "request body must be a JSON object")
+        }
         Err(e) => return error_for(st, StatusCode::BAD_REQUEST, "BadRequestError", &format!("invalid JSON: {e}")),
     };
     let parsed = match openai::parse(&req, endpoint, &st.args) {
@@ -289,7 +291,9 @@ async fn generate_inner(st: &Arc<AppState>, endpoint: Endpoint, body: Bytes, arr
                 Some(Event::Admitted { cached_tokens }) => cached = cached_tokens,
                 Some(Event::Step { last: true, .. }) => break,
                 Some(_) => {}
-                None => return error_for(st, StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", "engine stopped"),
+                None => {
+                    return error_for(st, StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", "engine stopped")
+                }
             }
         }
         let _ = cached;
