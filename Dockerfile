@@ -57,15 +57,17 @@ RUN sb-load --version
 
 # ---- the compile: release binaries of the whole workspace ----
 FROM ${RUST_IMAGE} AS build
-# ring (TLS) compiles a little C: the slim Rust images have gcc, other bases may not.
-RUN command -v cc >/dev/null || { apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev; }
+# ring (TLS) compiles a little C, and the binaries lose their debug line tables (80% of their
+# size) to strip: the slim Rust images have gcc and binutils, other bases may not.
+RUN command -v cc >/dev/null && command -v strip >/dev/null || \
+    { apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev binutils; }
 WORKDIR /src
 COPY . .
 RUN set -eu; \
     cargo build --release --locked --workspace --bins; \
     mkdir -p /out/bin; \
     for f in target/release/sb-*; do \
-      if [ -f "$f" ] && [ -x "$f" ]; then cp "$f" /out/bin/; fi; \
+      if [ -f "$f" ] && [ -x "$f" ]; then strip --strip-debug -o "/out/bin/${f##*/}" "$f"; fi; \
     done; \
     script=pipelines/llm-d/servebench-llm-d-benchmark.sh; \
     if [ -f "$script" ]; then install -m 0755 "$script" /out/bin/; fi; \

@@ -11,7 +11,8 @@
 #      FROM_SOURCE=1 they are compiled inside Docker (the default target; needs RUST_IMAGE).
 #   3. A check that the image runs: `docker run --rm IMAGE sb-load --version`.
 #
-# Variables: IMAGE (servebench:<crate version>), SB_BIN, FROM_SOURCE=1, BASE_IMAGE, RUST_IMAGE,
+# Variables: IMAGE (servebench:<crate version>), SB_BIN, FROM_SOURCE=1, STRIP=0 (keep the
+# binaries' debug line tables), BASE_IMAGE, RUST_IMAGE,
 # DEBIAN_SUITE (bookworm), DEBIAN_MIRROR (http://deb.debian.org/debian), SOURCE (the
 # org.opencontainers.image.source label; default: the git remote).
 # `image.sh base` does step 1 only (CI's setup prepares the base with it).
@@ -27,6 +28,7 @@ RUST_IMAGE=${RUST_IMAGE:-rust:1.95-slim-bookworm}
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 FROM_SOURCE=${FROM_SOURCE:-0}
+STRIP=${STRIP:-1}
 CACHE=$ROOT/target/image
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -129,7 +131,12 @@ else
   for f in "$SB_BIN"/sb-*; do
     case ${f##*/} in *.*) continue ;; esac
     [ -f "$f" ] && [ -x "$f" ] || continue
-    ln -f "$f" "$ctx/bin/" 2>/dev/null || cp "$f" "$ctx/bin/"
+    # The line tables of a release build are 80% of its size: left out unless STRIP=0.
+    if [ "$STRIP" != 0 ] && command -v strip >/dev/null; then
+      strip --strip-debug -o "$ctx/bin/${f##*/}" "$f"
+    else
+      ln -f "$f" "$ctx/bin/" 2>/dev/null || cp "$f" "$ctx/bin/"
+    fi
     tools+=("${f##*/}")
   done
   [ -x "$ctx/bin/sb-load" ] || die "no sb-load in $SB_BIN (cargo build --workspace --bins)"
@@ -138,6 +145,7 @@ else
     install -m 0755 "$harness" "$ctx/bin/"
     tools+=("${harness##*/}")
   fi
+  t0=$SECONDS
   log "docker build $IMAGE: ${tools[*]} from ${SB_BIN#"$ROOT"/} on $BASE_IMAGE"
   docker build -f "$ROOT/Dockerfile" --target prebuilt "${build_args[@]}" -t "$IMAGE" "$ctx" >"$TMP/build.log" 2>&1 || {
     tail -n 30 "$TMP/build.log" >&2
@@ -150,5 +158,5 @@ build_s=$((SECONDS - t0))
 version=$(docker run --rm "$IMAGE" sb-load --version 2>&1) ||
   die "the image does not run sb-load: $version (binaries built on a newer system than $BASE_IMAGE? try FROM_SOURCE=1)"
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
-log "built $IMAGE in ${build_s} s ($((SECONDS - t_all)) s in all): $version, $((size / 1000000)) MB"
+log "built $IMAGE: docker build ${build_s} s ($((SECONDS - t_all)) s in all): $version, $((size / 1000000)) MB"
 echo "$IMAGE"
