@@ -82,7 +82,8 @@ docker_gather() {
 
 docker_scale_out() {
   local name
-  name=$(printf 'sb-%s' "$run_id" | tr 'A-Z_' 'a-z-')
+  # The pid too: two runs started in the same second must not share names.
+  name=$(printf 'sb-%s-%s' "$run_id" "$$" | tr 'A-Z_' 'a-z-')
   DOCKER_NET=$name
   run ">/dev/null" docker network create "$DOCKER_NET"
   # sb-sim on the network as `sim`, its port published on loopback for the /metrics poller.
