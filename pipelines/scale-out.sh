@@ -64,8 +64,13 @@ DOCKER_CONTAINERS=()
 DOCKER_NET=""
 docker_cleanup() {
   [ "${KEEP:-0}" != 1 ] || return 0
-  local c
-  for c in "${DOCKER_CONTAINERS[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || log "could not remove container $c"; done
+  local c out
+  for c in "${DOCKER_CONTAINERS[@]}"; do
+    # Stopped early (Ctrl-C, a failure): what a load container wrote so far is kept.
+    out=$RUN_DIR/shards/shard-${c##*-load-}
+    if [[ $c == *-load-* ]] && [ ! -e "$out.ndjson" ]; then docker_gather "$c" "$out"; fi
+    docker rm -f "$c" >/dev/null 2>&1 || log "could not remove container $c"
+  done
   DOCKER_CONTAINERS=()
   if [ -n "$DOCKER_NET" ]; then docker network rm "$DOCKER_NET" >/dev/null 2>&1 || log "could not remove network $DOCKER_NET"; fi
   DOCKER_NET=""
