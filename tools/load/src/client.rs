@@ -250,7 +250,13 @@ impl LoadClient {
             Err(e) => {
                 rec.done_ns = clock.now_ns();
                 rec.status = if e.is_connect() { Status::ConnectError } else { Status::StreamCut };
-                rec.error = Some(sb_cli::printable(&error_chain(&e)));
+                let mut text = sb_cli::printable(&error_chain(&e));
+                if !e.is_connect() {
+                    // A server that refuses a request mid-body (413) and resets the connection can
+                    // lose its own answer in the kernel before anyone reads it.
+                    text += " (the connection broke before a response head was read; a server that refused the request and reset the connection may have answered with a status that was lost)";
+                }
+                rec.error = Some(text);
                 return;
             }
         };

@@ -77,3 +77,67 @@ pub fn hostname() -> Option<String> {
     }
     None
 }
+
+/// Whether `--spin` can have the cores it needs: `threads` event-loop threads that never sleep,
+/// (the reader and writer threads run at a lower priority beside them). It measures, over
+/// 200 ms, how much of the CPUs this process may run on sat idle; with less than 90% of a core
+/// idle for each spinning thread, spinning
+/// would fight other work for the core and make timing far worse (TTFT p99 +482 ms was seen
+/// on a shared machine), so the answer is no, with the reason.
+pub fn spin_has_a_core(threads: usize) -> Result<(), String> {
+    let cpus = allowed_cpus();
+    let Some(cpus) = cpus.filter(|c| !c.is_empty()) else { return Ok(()) };
+    let before = cpu_times(&cpus);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let after = cpu_times(&cpus);
+    let (Some((idle0, total0)), Some((idle1, total1))) = (before, after) else { return Ok(()) };
+    let (idle, total) = (idle1.saturating_sub(idle0) as f64, total1.saturating_sub(total0) as f64);
+    if total <= 0.0 {
+        return Ok(());
+    }
+    let idle_cores = cpus.len() as f64 * idle / total;
+    let need = threads as f64 * 0.9;
+    if idle_cores < need {
+        return Err(format!(
+            "--spin needs an idle core of its own for each of its {threads} event-loop thread(s): this process may use {} CPU(s), of which {idle_cores:.1} sat idle just now",
+            cpus.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on (its affinity mask).
+fn allowed_cpus() -> Option<Vec<usize>> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_getaffinity fills our local cpu_set_t; CPU_ISSET only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        return Some((0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect());
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
+/// (idle, total) jiffies of these CPUs from /proc/stat.
+fn cpu_times(cpus: &[usize]) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let (mut idle, mut total) = (0u64, 0u64);
+    for line in stat.lines() {
+        let Some(rest) = line.strip_prefix("cpu") else { continue };
+        let Some((id, fields)) = rest.split_once(' ') else { continue };
+        let Ok(id) = id.parse::<usize>() else { continue };
+        if !cpus.contains(&id) {
+            continue;
+        }
+        let v: Vec<u64> = fields.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal
+        if v.len() >= 5 {
+            idle += v[3] + v[4];
+            total += v.iter().take(8).sum::<u64>();
+        }
+    }
+    Some((idle, total))
+}

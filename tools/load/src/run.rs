@@ -105,7 +105,13 @@ impl Verdict {
     }
 }
 
-pub fn run<W: Write + Send + 'static>(opts: RunOptions, input: Input, out: W) -> Result<Verdict> {
+pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W) -> Result<Verdict> {
+    if opts.spin {
+        if let Err(why) = crate::limits::spin_has_a_core(opts.threads) {
+            eprintln!("sb-load: warning: {why}; running without --spin (it would make TTFT and ITL worse, not better)");
+            opts.spin = false;
+        }
+    }
     let tokenizer = opts.tokenizer.as_deref().map(ClientTokenizer::load).transpose()?;
     let runtime = if opts.threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
@@ -358,6 +364,7 @@ fn settings_json(o: &RunOptions) -> Value {
         },
         "shard": p.shard.map(|s| s.label()),
         "timeout_s": p.timeout.as_secs_f64(),
+        "spin": o.spin,
         "stream": o.client.stream,
         "include_usage": o.client.include_usage,
         "tokenizer": o.tokenizer,

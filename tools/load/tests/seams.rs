@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// `sb-load <args>` (no --url/--model added) with `stdin`, extra environment and a shell
-/// prefix such as `ulimit -S -n 256;`.
+/// prefix such as `ulimit -S -n 256; exec` or `exec taskset -c 0`.
 fn load_with(args: &[&str], stdin: &str, env: &[(&str, &str)], shell_prefix: Option<&str>) -> Run {
     let mut cmd = match shell_prefix {
         None => {
@@ -21,7 +21,7 @@ fn load_with(args: &[&str], stdin: &str, env: &[(&str, &str)], shell_prefix: Opt
         }
         Some(prefix) => {
             let mut c = Command::new("sh");
-            c.arg("-c").arg(format!("{prefix} exec \"$0\" \"$@\"")).arg(bin("sb-load")).args(args);
+            c.arg("-c").arg(format!("{prefix} \"$0\" \"$@\"")).arg(bin("sb-load")).args(args);
             c
         }
     };
@@ -158,14 +158,16 @@ fn a_status_answered_before_the_body_is_read_is_an_http_error_with_its_status() 
         r#"{"error":{"message":"request too large"}}"#,
         true,
     );
-    let server = raw::start(response, Body::AnswerEarlyAndClose);
     // A prompt far larger than the socket buffers, so the server answers mid-body.
     let big = json!({"kind": "request", "v": 1, "id": "big", "prompt": "x ".repeat(4_000_000), "max_tokens": 2});
-    let run = load(&server.url, &[], &format!("{big}\n"));
-    let r = &run.results[0];
-    assert_eq!(r["status"], "http_error", "{}", r["error"]);
-    assert_eq!(r["http_status"], 413);
-    assert!(r["error"].as_str().unwrap().contains("request too large"), "{r}");
+    for how in [Body::AnswerEarlyAndClose, Body::AnswerEarlyAndReset] {
+        let server = raw::start(response.clone(), how);
+        let run = load(&server.url, &[], &format!("{big}\n"));
+        let r = &run.results[0];
+        assert_eq!(r["status"], "http_error", "{}", r["error"]);
+        assert_eq!(r["http_status"], 413);
+        assert!(r["error"].as_str().unwrap().contains("request too large"), "{r}");
+    }
 }
 
 #[test]
@@ -285,11 +287,11 @@ fn the_soft_file_limit_is_raised_and_a_too_low_hard_limit_is_said_before_sending
     // (Starting 300 requests at once takes the generator a while in a debug build on a busy
     // machine; this test is about descriptors, not lateness.)
     let args = ["--url", sim.url.as_str(), "--model", "sim", "-c", "300", "--max-lag", "60000"];
-    let run = load_with(&args, &completions(300, 2, 4), &[], Some("ulimit -S -n 256;"));
+    let run = load_with(&args, &completions(300, 2, 4), &[], Some("ulimit -S -n 256; exec"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.by_status("ok"), 300, "{}", run.stderr);
     // When the hard limit itself is too low, the warning comes before the first send.
-    let run = load_with(&args, &completions(10, 2, 2), &[], Some("ulimit -n 200;"));
+    let run = load_with(&args, &completions(10, 2, 2), &[], Some("ulimit -n 200; exec"));
     assert!(run.stderr.contains("only 200 file descriptors are allowed"), "{}", run.stderr);
 }
 
@@ -352,4 +354,22 @@ fn memory_stays_bounded_while_the_reader_of_stdout_stalls() {
     // 40,000 results are ~25 MB of NDJSON and far more as records in memory; the spool keeps 1 MiB.
     assert!(peak_kb < 48_000, "peak RSS {peak_kb} kB");
     let _ = Value::Null;
+}
+
+#[test]
+fn spin_without_a_core_of_its_own_falls_back_and_says_so() {
+    // One CPU, kept busy by another process: spinning there would fight it for the core.
+    let hog = Command::new("taskset").args(["-c", "0", "sh", "-c", "while :; do :; done"]).spawn();
+    let Ok(mut hog) = hog else {
+        eprintln!("taskset is not available; skipped");
+        return;
+    };
+    let sim = Sim::start(&["--instant"]);
+    let args = ["--url", sim.url.as_str(), "--model", "sim", "--spin", "--max-lag", "60000"];
+    let run = load_with(&args, &completions(5, 2, 2), &[], Some("exec taskset -c 0"));
+    let _ = hog.kill();
+    let _ = hog.wait();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("running without --spin"), "{}", run.stderr);
+    assert_eq!(run.run["load"]["spin"], false);
 }

@@ -14,6 +14,9 @@ pub enum Body {
     /// Answer after the request head, without reading the body, then close (a server that
     /// refuses a request too large for it).
     AnswerEarlyAndClose,
+    /// The same, but close at once with the body unread: the kernel answers the client's
+    /// further bytes with a reset.
+    AnswerEarlyAndReset,
 }
 
 pub struct Raw {
@@ -56,6 +59,12 @@ fn serve(mut conn: TcpStream, response: &[u8], body: Body, heads: &Mutex<Vec<Str
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         heads.lock().unwrap().push(head.clone());
+        if body == Body::AnswerEarlyAndReset {
+            let _ = conn.write_all(response);
+            let _ = conn.flush();
+            std::thread::sleep(Duration::from_millis(50));
+            return;
+        }
         if body == Body::AnswerEarlyAndClose {
             let _ = conn.write_all(response);
             let _ = conn.flush();
