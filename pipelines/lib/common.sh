@@ -540,15 +540,13 @@ default_tokenizer() {
   if [ "$MODE" = cluster ]; then TOKENIZER=$MODEL; else TOKENIZER=$DATA/tokenizers/qwen3-0.6b; fi
 }
 
-# A plain tokenizer.json for sb-sim (which reads no .gz): the sim then counts prompt tokens as
-# the requests were counted. Sets the array SIM_TOK (sb-sim flags, empty for a Hub id).
+# The tokenizer for sb-sim (a directory with tokenizer.json or tokenizer.json.gz, or the file):
+# the sim then counts prompt tokens as the requests were counted. Sets the array SIM_TOK (sb-sim
+# flags, empty for a Hub id).
 sim_tokenizer_args() {
   SIM_TOK=()
-  if [ -f "$TOKENIZER/tokenizer.json.gz" ]; then
-    [ -f "$TMP/tokenizer.json" ] || zcat "$TOKENIZER/tokenizer.json.gz" >"$TMP/tokenizer.json"
-    SIM_TOK=(--tokenizer "$TMP/tokenizer.json")
-  elif [ -f "$TOKENIZER/tokenizer.json" ]; then
-    SIM_TOK=(--tokenizer "$TOKENIZER/tokenizer.json")
+  if [ -f "$TOKENIZER/tokenizer.json.gz" ] || [ -f "$TOKENIZER/tokenizer.json" ]; then
+    SIM_TOK=(--tokenizer "$TOKENIZER")
   elif [ -f "$TOKENIZER" ]; then
     SIM_TOK=(--tokenizer "$TOKENIZER")
   fi

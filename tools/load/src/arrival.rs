@@ -6,8 +6,10 @@
 //! (latency from it is free of coordinated omission) and a sharded run the exact union of one
 //! big schedule.
 //!
-//! Adding a process means one variant of [`Process`], one arm in [`Process::parse`] and one in
-//! [`Arrivals::gap_ns`].
+//! Adding a process touches five places here: a variant of [`Process`], an arm in
+//! [`Process::parse`], in its `Display` (the spec written into the run record), in
+//! [`Process::rate_per_s`] and in [`Arrivals::gap_ns`]; and, for a rate, the open-loop peak in
+//! `limits.rs` (how many requests could be in flight).
 
 use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;

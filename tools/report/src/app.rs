@@ -46,7 +46,8 @@ pub enum Outcome {
     Untrustworthy,
 }
 
-/// Errors about the input (bad lines, missing files) and about usage exit 2.
+/// Errors about the input (bad lines, missing files) and about usage. Every error of `run`
+/// exits 2 (main.rs), so this type only carries the one-line message; it is not matched on.
 #[derive(Debug)]
 pub struct InputError(pub String);
 

@@ -77,7 +77,8 @@ pub struct SimArgs {
     /// client's ceiling; /metrics still counts requests and tokens.
     #[arg(long)]
     pub instant: bool,
-    /// Count prompt tokens with this tokenizer.json (default: one token per whitespace-separated word).
+    /// Count prompt tokens with this tokenizer.json (plain or .gz, or a directory holding one;
+    /// default: one token per whitespace-separated word).
     #[arg(long, value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,
 
