@@ -249,7 +249,8 @@ fn ctrl_c_stops_the_sim_and_keeps_what_was_done() {
     let status = child.wait().unwrap();
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(started.elapsed() < Duration::from_secs(20), "the pipeline took too long to stop");
+    // Generous: on a busy machine the cleanup's kubectl calls take a while; "never" is the bug.
+    assert!(started.elapsed() < Duration::from_secs(90), "the pipeline took too long to stop");
     assert_ne!(status.code(), Some(0), "an interrupted run is not a success: {stderr}");
     assert!(port_closed(port), "sb-sim still listening after Ctrl-C: {stderr}");
     let done = records(&fs::read_to_string(&results).unwrap());
@@ -305,11 +306,12 @@ fn ctrl_c_while_a_server_starts_deletes_what_was_applied() {
 fn a_sweep_stopped_early_still_writes_the_table_of_what_was_done() {
     use std::os::unix::process::CommandExt;
     let dir = tempdir("pipe-int-sweep").join("run");
-    // Slow sims (50 ms steps): each point lasts a few seconds.
+    // Slow sims (100 ms steps, 32 tokens): each point lasts several seconds, so the interrupt
+    // lands inside the last point even on a busy machine.
     let mut cmd = pipeline_command(
         "sweep",
         &dir,
-        &[("N", "20"), ("RATE", "poisson:40"), ("OUTPUT_LEN", "32"), ("SIM_ARGS", "--decode-ms 50")],
+        &[("N", "20"), ("RATE", "poisson:40"), ("OUTPUT_LEN", "32"), ("SIM_ARGS", "--decode-ms 100")],
     );
     cmd.stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
     let mut child = cmd.spawn().unwrap();
@@ -318,7 +320,7 @@ fn a_sweep_stopped_early_still_writes_the_table_of_what_was_done() {
         assert!(Instant::now() < deadline, "the sweep never reached its last point");
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(200));
     let pgid = format!("-{}", child.id());
     assert!(Command::new("kill").args(["-INT", "--", &pgid]).status().unwrap().success());
     let status = child.wait().unwrap();

@@ -61,6 +61,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// `got` is the configured `want`: the sim is never early (a step cannot end before its time,
+/// beyond `early` ms of measuring noise), and on a busy machine it may be late, so the upper
+/// bound only catches a model that is wrong by a lot.
+fn near(got: f64, want: f64, early: f64, late: f64) -> bool {
+    got >= want - early && got <= want + late
+}
+
 fn words(n: usize) -> String {
     (0..n).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
 }
@@ -83,12 +90,13 @@ async fn ttft_and_itl_follow_the_configured_timing_model() {
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     // Prefix caching would shorten later prefills; prompts are identical, so only the first is full.
-    assert!((ttfts[0] - 70.0).abs() < 8.0, "TTFT {:.2} ms, configured 70 ms", ttfts[0]);
+    assert!(near(ttfts[0], 70.0, 8.0, 40.0), "TTFT {:.2} ms, configured 70 ms", ttfts[0]);
     for t in &ttfts[1..] {
         // 48 of 50 tokens cached (3 full blocks of 16), 2 recomputed: 2 ms prefill + 20 ms step.
-        assert!((t - 22.0).abs() < 8.0, "TTFT with prefix hit {t:.2} ms, configured 22 ms");
+        // Far below the 70 ms of a full prefill, whatever the machine is doing.
+        assert!(near(*t, 22.0, 8.0, 25.0), "TTFT with prefix hit {t:.2} ms, configured 22 ms");
     }
-    assert!((mean(&itls) - 20.0).abs() < 2.0, "mean ITL {:.2} ms, configured 20 ms", mean(&itls));
+    assert!(near(mean(&itls), 20.0, 2.0, 10.0), "mean ITL {:.2} ms, configured 20 ms", mean(&itls));
 }
 
 #[tokio::test]
@@ -118,7 +126,8 @@ async fn step_time_grows_with_running_sequences_and_excess_requests_queue() {
     for r in &all[..2] {
         let gaps: Vec<f64> = r.chunk_times.windows(2).map(|w| ms(w[1] - w[0])).collect();
         let mid = gaps[2];
-        assert!((mid - 20.0).abs() < 4.0, "ITL with 2 running {mid:.2} ms, configured 20 ms: {gaps:?}");
+        // One running would be 15 ms: the lower bound is what shows the growth.
+        assert!(near(mid, 20.0, 4.0, 20.0), "ITL with 2 running {mid:.2} ms, configured 20 ms: {gaps:?}");
     }
     let third = ms(all[2].chunk_times[0]);
     assert!(third > 8.0 * 20.0 - 10.0, "third request's TTFT {third:.1} ms should include queueing");
@@ -315,7 +324,7 @@ async fn fault_injection_stall() {
     assert_eq!(r.chunk_times.len(), 10);
     let gaps: Vec<f64> = r.chunk_times.windows(2).map(|w| ms(w[1] - w[0])).collect();
     let longest = gaps.iter().cloned().fold(0.0, f64::max);
-    assert!((300.0..400.0).contains(&longest), "longest gap {longest:.1} ms, stall 300 ms: {gaps:?}");
+    assert!(near(longest, 300.0, 0.0, 300.0), "longest gap {longest:.1} ms, stall 300 ms: {gaps:?}");
     assert_eq!(gaps.iter().filter(|g| **g > 100.0).count(), 1, "exactly one stall: {gaps:?}");
 }
 
