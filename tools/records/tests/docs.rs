@@ -61,7 +61,12 @@ fn every_field_of_every_kind_is_described_in_docs_records_md() {
         let text = section(&doc, kind);
         for s in *structs {
             for f in fields(&source, s) {
-                if !text.contains(&format!("`{f}`")) && !text.contains(&format!("{f}`")) && !text.contains(&format!(" {f},")) && !text.contains(&format!("{{{f}")) && !text.contains(&format!(", {f}")) {
+                if !text.contains(&format!("`{f}`"))
+                    && !text.contains(&format!("{f}`"))
+                    && !text.contains(&format!(" {f},"))
+                    && !text.contains(&format!("{{{f}"))
+                    && !text.contains(&format!(", {f}"))
+                {
                     missing.push(format!("{kind}: {s}.{f}"));
                 }
             }
