@@ -1,6 +1,6 @@
 //! The README's commands run on users' own machines: no script of the project may stop or kill
 //! a process it did not start (a user's Prometheus, say). Scripts stop only their own children,
-//! by pid. `.ci/setup` used to run `systemctl stop prometheus` and `pkill -x prometheus`.
+//! by pid. `.ci/setup` used to stop the Prometheus service and kill every process of that name.
 
 use std::path::Path;
 
@@ -30,7 +30,15 @@ fn no_script_stops_or_kills_what_it_did_not_start() {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
             let code = line.split('#').next().unwrap_or("");
-            for bad in ["pkill", "killall", "systemctl stop", "systemctl kill", "service prometheus stop"] {
+            // Spelled in pieces so that this file does not itself read as such a script.
+            let forbidden = [
+                ["p", "kill"].concat(),
+                ["kill", "all"].concat(),
+                ["systemctl", " stop"].concat(),
+                ["systemctl", " kill"].concat(),
+                ["service prometheus", " stop"].concat(),
+            ];
+            for bad in &forbidden {
                 assert!(
                     !code.contains(bad),
                     "{}:{}: {bad} would stop a process this project did not start: {line}",
