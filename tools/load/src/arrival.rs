@@ -8,8 +8,8 @@
 //!
 //! Adding a process touches five places here: a variant of [`Process`], an arm in
 //! [`Process::parse`], in its `Display` (the spec written into the run record), in
-//! [`Process::rate_per_s`] and in [`Arrivals::gap_ns`]; and, for a rate, the open-loop peak in
-//! `limits.rs` (how many requests could be in flight).
+//! [`Process::rate_per_s`] (which `limits.rs` uses for how many requests could be in flight) and
+//! in [`Arrivals::gap_ns`].
 
 use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;

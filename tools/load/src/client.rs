@@ -326,10 +326,12 @@ impl LoadClient {
             };
             let Ok(data) = frame.into_data() else { continue };
             let at_ns = clock.now_ns();
-            if stream.head.len() < ERROR_BODY_BYTES {
+            sse.push(&data, |payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
+            // Kept only while no event has come (for the error when the body is not a stream at
+            // all), so a normal stream never copies it.
+            if stream.events == 0 && stream.head.len() < ERROR_BODY_BYTES {
                 stream.head.extend_from_slice(&data[..data.len().min(ERROR_BODY_BYTES - stream.head.len())]);
             }
-            sse.push(&data, |payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
         }
         rec.done_ns = clock.now_ns();
         if cut.is_none() {

@@ -1,7 +1,6 @@
 //! What the operating system allows: open file descriptors (one per connection), and the host
 //! name for the run record.
 
-use crate::arrival::Process;
 use crate::schedule::Plan;
 
 /// Descriptors the process needs besides its connections (stdio, the runtime, files).
@@ -15,16 +14,7 @@ pub fn raise_open_files(plan: &Plan) {
     let Some(soft) = soft else { return };
     let timeout_s = plan.timeout.as_secs_f64();
     // Requests that can be in flight at once: the cap, or for an open loop rate × timeout.
-    let open_loop_peak = plan
-        .stages
-        .iter()
-        .filter_map(|s| match s.process {
-            Process::Constant { rate_per_s } | Process::Poisson { rate_per_s } => Some(rate_per_s),
-            Process::Gamma { rate_per_s, .. } => Some(rate_per_s),
-            _ => None,
-        })
-        .fold(0.0f64, f64::max)
-        * timeout_s;
+    let open_loop_peak = plan.stages.iter().filter_map(|s| s.process.rate_per_s()).fold(0.0f64, f64::max) * timeout_s;
     let (peak, why) = match plan.concurrency {
         Some(n) => (n as f64, format!("--concurrency {n}")),
         None if open_loop_peak > 0.0 => (

@@ -1,11 +1,10 @@
 //! A whole run: wires the reader, the dispatcher, the writer, signals and progress together,
 //! then writes the final `run` record and judges whether the generator kept its schedule.
 
-use crate::arrival::Process;
 use crate::client::{ClientOptions, LoadClient};
 use crate::output::{spawn_writer, Tally, WriterOptions};
 use crate::progress::{Expected, Progress};
-use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Phase, Plan, Warmup};
+use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Pacing, Phase, Plan, Warmup};
 use crate::tokens::ClientTokenizer;
 use anyhow::{Context, Result};
 use sb_records::{Clock, Input, RunRecord};
@@ -35,37 +34,6 @@ pub struct RunOptions {
     pub spin: bool,
     /// The command line as recorded in the run record (secrets already masked).
     pub command: Vec<String>,
-}
-
-/// How a run's sends are paced, which decides what "keeping the schedule" means.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Pacing {
-    /// A rate, a trace or stages: each request has its instant; lateness is lag.
-    Open,
-    /// `--concurrency N` alone: each request starts when a slot frees.
-    Closed,
-    /// `--rate inf` alone: everything is due at once; there is no schedule to keep.
-    Burst,
-}
-
-impl Pacing {
-    fn of(plan: &crate::schedule::Plan) -> Pacing {
-        if plan.stages.iter().any(|s| !matches!(s.process, Process::Burst)) {
-            Pacing::Open
-        } else if plan.concurrency.is_some() {
-            Pacing::Closed
-        } else {
-            Pacing::Burst
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Pacing::Open => "open",
-            Pacing::Closed => "closed",
-            Pacing::Burst => "burst",
-        }
-    }
 }
 
 /// In a closed loop, the share of slot time spent waiting for the generator above which its
@@ -122,7 +90,7 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
     let settings = settings_json(&opts);
     // `--rate inf` alone promises no schedule (everything is due at once), so how long the
     // dispatch of a large stream takes is not lag; vLLM `bench serve` and sb-report agree.
-    let pacing = Pacing::of(&opts.plan);
+    let pacing = opts.plan.pacing();
     crate::limits::raise_open_files(&opts.plan);
     let url = sb_cli::redact_url(&opts.client.url);
     let run_id = opts.labels.run.clone();

@@ -81,10 +81,37 @@ pub struct Plan {
     pub timeout: Duration,
 }
 
+/// How a run's sends are paced, which decides what "keeping the schedule" means.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pacing {
+    /// A rate, a trace or stages: each request has its instant; lateness is lag.
+    Open,
+    /// `--concurrency N` alone: each request starts when a slot frees.
+    Closed,
+    /// `--rate inf` alone: everything is due at once; there is no schedule to keep.
+    Burst,
+}
+
+impl Pacing {
+    /// The run record's `loop`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pacing::Open => "open",
+            Pacing::Closed => "closed",
+            Pacing::Burst => "burst",
+        }
+    }
+}
+
 impl Plan {
-    /// `--concurrency N` with no schedule: each request starts when a slot frees.
-    pub fn closed_loop(&self) -> bool {
-        self.concurrency.is_some() && self.stages.iter().all(|s| matches!(s.process, crate::arrival::Process::Burst))
+    pub fn pacing(&self) -> Pacing {
+        if self.stages.iter().any(|s| !matches!(s.process, crate::arrival::Process::Burst)) {
+            Pacing::Open
+        } else if self.concurrency.is_some() {
+            Pacing::Closed
+        } else {
+            Pacing::Burst
+        }
     }
 }
 
@@ -150,6 +177,21 @@ struct Shared {
     _alive: mpsc::Sender<()>,
 }
 
+impl Shared {
+    /// Closed loop: when the slot just taken was freed (the oldest not yet taken), or `None`
+    /// outside a closed loop and for the first N slots.
+    fn slot_freed_at(&self) -> Option<u64> {
+        self.freed_ns.as_ref()?.lock().expect("freed slots").pop_front()
+    }
+
+    /// Closed loop: a slot is given back now.
+    fn slot_freed(&self) {
+        if let Some(freed) = &self.freed_ns {
+            freed.lock().expect("freed slots").push_back(Clock::global().now_ns());
+        }
+    }
+}
+
 /// One request on its way out.
 pub struct Job {
     req: Request,
@@ -182,7 +224,7 @@ pub async fn dispatch(
         counters: counters.clone(),
         sessions: sessions.clone(),
         semaphore: plan.concurrency.map(|n| Arc::new(Semaphore::new(n))),
-        freed_ns: plan.closed_loop().then(Default::default),
+        freed_ns: (plan.pacing() == Pacing::Closed).then(Default::default),
         phase: phase.clone(),
         _alive: alive_tx,
     });
@@ -308,10 +350,7 @@ pub async fn dispatch(
         let scheduled_ns = match (offset, &shared.freed_ns) {
             (Some(_), _) => clock.ns_at(due),
             // Closed loop: due when its slot freed, or when the request was ready, if later.
-            (None, Some(freed)) => {
-                let freed = freed.lock().expect("freed slots").pop_front().unwrap_or(report.start_ns);
-                freed.max(ready_ns).max(job.scheduled_ns)
-            }
+            (None, Some(_)) => shared.slot_freed_at().unwrap_or(report.start_ns).max(ready_ns).max(job.scheduled_ns),
             // Burst (`--rate inf`): due the moment it was dispatched; there is no schedule.
             (None, None) => {
                 due = Instant::now();
@@ -460,8 +499,8 @@ fn fire(
                 }
             }
         }
-        if let (Some(freed), Some(_)) = (&shared.freed_ns, &permit) {
-            freed.lock().expect("freed slots").push_back(clock.now_ns());
+        if permit.is_some() {
+            shared.slot_freed();
         }
         if let (Some(usage), Some(max)) = (&rec.usage, job.req.max_tokens) {
             // vLLM's usage counts every returned choice; `best_of` extras are not returned.
@@ -500,10 +539,9 @@ fn fire(
                     tokio::spawn(async move {
                         let mut phase = shared.phase.clone();
                         if let Some(permit) = acquire(&shared, &mut phase).await {
-                            if let (Some(freed), Some(_)) = (&shared.freed_ns, &permit) {
+                            if permit.is_some() {
                                 // Closed loop: waiting for a free slot is the design, not lag.
-                                let freed_at = freed.lock().expect("freed slots").pop_front().unwrap_or(0);
-                                job.scheduled_ns = job.scheduled_ns.max(freed_at);
+                                job.scheduled_ns = job.scheduled_ns.max(shared.slot_freed_at().unwrap_or(0));
                             }
                             fire(shared.clone(), job, Some(messages), permit).await;
                         }
