@@ -229,26 +229,20 @@ fn single_process(args: &Args) -> Result<Process> {
 /// The command line as the run record keeps it: header values and URL passwords masked.
 fn recorded_command() -> Vec<String> {
     let mut out = Vec::new();
-    let mut mask_next: Option<&str> = None;
+    let mut header_next = false;
     for arg in std::env::args() {
-        if let Some(kind) = mask_next.take() {
-            out.push(if kind == "header" { mask_header(&arg) } else { sb_cli::redact_url(&arg) });
-            continue;
-        }
-        match arg.as_str() {
-            "-H" | "--header" => mask_next = Some("header"),
-            "--url" => mask_next = Some("url"),
-            _ => {}
-        }
-        if let Some(h) = arg.strip_prefix("--header=") {
-            out.push(format!("--header={}", mask_header(h)));
+        // Any argument with a URL in it (`--url X`, `--url=X`) loses its password.
+        let masked = if std::mem::take(&mut header_next) {
+            mask_header(&arg)
+        } else if let Some(h) = arg.strip_prefix("--header=") {
+            format!("--header={}", mask_header(h))
         } else if let Some(h) = arg.strip_prefix("-H").filter(|h| !h.is_empty()) {
-            out.push(format!("-H{}", mask_header(h)));
-        } else if let Some(u) = arg.strip_prefix("--url=") {
-            out.push(format!("--url={}", sb_cli::redact_url(u)));
+            format!("-H{}", mask_header(h))
         } else {
-            out.push(sb_cli::redact_url(&arg));
-        }
+            header_next = arg == "-H" || arg == "--header";
+            sb_cli::redact_url(&arg)
+        };
+        out.push(masked);
     }
     out
 }
