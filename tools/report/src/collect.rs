@@ -231,6 +231,14 @@ impl Collector {
                 entry.present.insert(shard.to_string(), 1);
             }
         }
+        if !r.warmup {
+            entry.results += 1;
+            if let Some(shard) = r.shard.as_deref() {
+                if !entry.shards.contains(shard) {
+                    entry.shards.insert(shard.to_string());
+                }
+            }
+        }
         if r.warmup {
             self.warmup_skipped += 1;
             return Ok(());
@@ -272,17 +280,6 @@ impl Collector {
                     a.add(r, &o);
                     self.groups.insert(key, a);
                 }
-            }
-        }
-        let run = r.run.as_deref().unwrap_or("-");
-        let entry = match self.runs.get_mut(run) {
-            Some(e) => e,
-            None => self.runs.entry(run.to_string()).or_default(),
-        };
-        entry.results += 1;
-        if let Some(shard) = r.shard.as_deref() {
-            if !entry.shards.contains(shard) {
-                entry.shards.insert(shard.to_string());
             }
         }
         Ok(())

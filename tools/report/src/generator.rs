@@ -172,6 +172,7 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
                 info.problems.push(format!("{name}: {text}"));
             }
         }
+        let limit = max_lag_ms.or_else(|| num(x, &["max_lag_ms"])).unwrap_or(DEFAULT_MAX_LAG_MS);
         match pacing(r) {
             // An open loop (a rate, a trace, stages) promised each request its instant.
             Pacing::Open => {
@@ -181,7 +182,6 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
                         info.problems.push(format!("{name}: sent at {a:.2} req/s of the {want:.2} req/s scheduled"));
                     }
                 }
-                let limit = max_lag_ms.or_else(|| num(x, &["max_lag_ms"])).unwrap_or(DEFAULT_MAX_LAG_MS);
                 if let Some(p) = p99 {
                     if p > limit {
                         info.problems.push(format!("{name}: send lateness p99 {p:.2} ms > {limit} ms"));
@@ -191,7 +191,6 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
             // A closed loop has no rate to keep; its lateness (slot freed -> send) matters only
             // when it kept the slots idle a material share of the time (docs/load.md).
             Pacing::Closed => {
-                let limit = max_lag_ms.or_else(|| num(x, &["max_lag_ms"])).unwrap_or(DEFAULT_MAX_LAG_MS);
                 let idle = num(x, &["slot_idle_fraction"]);
                 if let (Some(p), Some(idle)) = (p99, idle) {
                     if p > limit && idle > CLOSED_LOOP_MAX_IDLE {
