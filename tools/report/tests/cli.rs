@@ -1,10 +1,8 @@
 //! sb-report run as users run it, on the hand-made fixtures of testdata/report (their README
 //! shows how every expected number below was computed).
 
-use sb_testkit::{bin, tempdir, testdata};
+use sb_testkit::{tempdir, testdata};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 struct Out {
     code: i32,
@@ -13,20 +11,8 @@ struct Out {
 }
 
 fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Out {
-    let mut child = Command::new(bin("sb-report"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sb-report");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    let out = sb_testkit::pipe("sb-report", args, stdin);
+    Out { code: out.code, stdout: out.stdout, stderr: out.stderr }
 }
 
 fn run(args: &[&str]) -> Out {

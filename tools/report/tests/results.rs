@@ -3,10 +3,8 @@
 //! bucket they come from. Run as users run it, on testdata/report's hand-made streams, edited
 //! here where a case needs another field.
 
-use sb_testkit::{bin, testdata};
+use sb_testkit::testdata;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(testdata(&format!("report/{name}"))).unwrap()
@@ -14,19 +12,8 @@ fn fixture(name: &str) -> String {
 
 /// sb-report with `stdin` piped in; (exit code, stdout, stderr).
 fn report(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(bin("sb-report"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sb-report");
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_string();
-    let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    let out = sb_testkit::pipe("sb-report", args, stdin.as_bytes());
+    (out.code, out.stdout, out.stderr)
 }
 
 /// Each line of an NDJSON stream through `f`.
