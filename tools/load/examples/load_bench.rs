@@ -6,6 +6,8 @@
 //!   load_bench summary < results.ndjson                            the run record's key numbers
 //!   load_bench first-send START_NS < results.ndjson                ms from START_NS to first send
 //!   load_bench timeline < results.ndjson                           send lateness per 0.5 s of the run
+//!   load_bench wire PORT RESULTS < tshark-fields                   client minus wire TTFT and ITL
+//!   load_bench instructions CALLGRIND_OUT                          the total instruction count
 
 #[allow(dead_code)] // start_tls is for the tests
 #[path = "../tests/common/stamp.rs"]
@@ -128,9 +130,167 @@ fn main() {
                 .collect();
             println!("{}", line.join(" | "));
         }
+        Some("wire") => wire(args[1].parse().expect("PORT"), &args[2]),
+        Some("instructions") => {
+            let text = std::fs::read_to_string(&args[1]).expect("a callgrind output file");
+            let total = text.lines().find_map(|l| l.strip_prefix("summary: ")).expect("a summary line");
+            println!("{}", total.trim());
+        }
         _ => {
-            eprintln!("usage: load_bench requests|stamp-server|overhead|summary|first-send ... (see the source)");
+            eprintln!("usage: load_bench requests|stamp-server|overhead|summary|first-send|timeline|wire|instructions ... (see the source)");
             std::process::exit(2);
         }
     }
+}
+
+/// One direction of one TCP connection, as captured: its bytes, and the capture time of the
+/// packet that carried each byte range.
+#[derive(Default)]
+struct Flow {
+    bytes: Vec<u8>,
+    /// (end offset of a packet's payload in `bytes`, its capture time in ns)
+    packets: Vec<(usize, u64)>,
+}
+
+impl Flow {
+    /// Capture time of the packet carrying byte `i`.
+    fn time_of(&self, i: usize) -> u64 {
+        let k = self.packets.partition_point(|&(end, _)| end <= i);
+        self.packets[k.min(self.packets.len() - 1)].1
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+/// What the wire says of each request: (x-request-id, the time of the packet with the request's
+/// last byte, the times of the packets that completed each content event of its response).
+fn wire_exchanges(client: &Flow, server: &Flow) -> Vec<(String, u64, Vec<u64>)> {
+    // Requests in order: head, then Content-Length bytes.
+    let mut requests = Vec::new();
+    let mut i = 0;
+    while let Some(end) = find(&client.bytes, b"\r\n\r\n", i) {
+        let head = String::from_utf8_lossy(&client.bytes[i..end]).to_ascii_lowercase();
+        let field = |name: &str| head.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+        let len: usize = field("content-length:").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let last = end + 4 + len;
+        if last > client.bytes.len() {
+            break;
+        }
+        // The header's value as sent (the id is case-sensitive; the head was lowercased).
+        let id = find(&client.bytes[i..end], b"x-request-id:", 0)
+            .or_else(|| find(&client.bytes[i..end].to_ascii_lowercase(), b"x-request-id:", 0))
+            .map(|at| {
+                let v = &client.bytes[i + at + 13..end];
+                let v = &v[..find(v, b"\r\n", 0).unwrap_or(v.len())];
+                String::from_utf8_lossy(v).trim().to_string()
+            })
+            .unwrap_or_default();
+        requests.push((id, client.time_of(last - 1)));
+        i = last;
+    }
+    // Responses in the same order: head, then chunked SSE; an event is a content event when it
+    // has a non-empty choices array.
+    let mut out = Vec::new();
+    let b = &server.bytes;
+    let mut i = 0;
+    for (id, sent) in requests {
+        let Some(head_end) = find(b, b"\r\n\r\n", i) else { break };
+        let mut at = head_end + 4;
+        let mut events = Vec::new();
+        let mut data = Vec::new();
+        let mut data_at = Vec::new(); // byte offset in `b` of each byte of `data`
+        while let Some(line_end) = find(b, b"\r\n", at) {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&b[at..line_end]).trim(), 16).unwrap_or(0);
+            at = line_end + 2;
+            if size == 0 {
+                at += 2;
+                break;
+            }
+            data.extend_from_slice(&b[at..(at + size).min(b.len())]);
+            data_at.extend(at..(at + size).min(b.len()));
+            at += size + 2;
+        }
+        let mut from = 0;
+        while let Some(end) = find(&data, b"\n\n", from) {
+            let event = String::from_utf8_lossy(&data[from..end]);
+            let payload = event.lines().filter_map(|l| l.strip_prefix("data:")).collect::<Vec<_>>().join("\n");
+            if let Ok(v) = serde_json::from_str::<Value>(payload.trim()) {
+                if v["choices"].as_array().is_some_and(|c| !c.is_empty()) {
+                    events.push(server.time_of(data_at[end + 1]));
+                }
+            }
+            from = end + 2;
+        }
+        out.push((id, sent, events));
+        i = at;
+    }
+    out
+}
+
+/// Client minus wire, per request: TTFT (request's last byte to the first content event) and
+/// every ITL, from a tshark field dump (`frame.time_epoch tcp.stream tcp.srcport tcp.payload`)
+/// of the server's port and the client's result records.
+fn wire(port: u16, results_path: &str) {
+    let mut flows: std::collections::BTreeMap<(u64, bool), Flow> = Default::default();
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 4 || f[3].is_empty() {
+            continue;
+        }
+        let (secs, frac) = f[0].split_once('.').unwrap_or((f[0], "0"));
+        let frac = format!("{frac:0<9}");
+        let ns = secs.parse::<u64>().unwrap() * 1_000_000_000 + frac[..9].parse::<u64>().unwrap();
+        let from_server = f[2].parse::<u16>().ok() == Some(port);
+        let hex: String = f[3].chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        let flow = flows.entry((f[1].parse().unwrap(), from_server)).or_default();
+        flow.bytes.extend((0..hex.len() / 2).map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).unwrap()));
+        flow.packets.push((flow.bytes.len(), ns));
+    }
+    let mut wire: std::collections::HashMap<String, (u64, Vec<u64>)> = Default::default();
+    for (&(stream, from_server), client) in &flows {
+        if from_server {
+            continue;
+        }
+        let Some(server) = flows.get(&(stream, true)) else { continue };
+        for (id, sent, events) in wire_exchanges(client, server) {
+            wire.insert(id, (sent, events));
+        }
+    }
+    let text = std::fs::read_to_string(results_path).expect("results");
+    let (mut ttft, mut itl) = (Vec::new(), Vec::new());
+    let mut paired = 0;
+    for r in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        if r["kind"] != "result" || r["status"] != "ok" {
+            continue;
+        }
+        let key = format!("{}-{}", r["run"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+        let Some((sent, events)) = wire.get(&key) else { continue };
+        let chunks: Vec<u64> = r["chunks_ns"].as_array().unwrap().iter().filter_map(Value::as_u64).collect();
+        if chunks.len() != events.len() || chunks.is_empty() {
+            continue;
+        }
+        paired += 1;
+        let client_ttft = chunks[0] as f64;
+        let wire_ttft = events[0] as f64 - *sent as f64;
+        ttft.push((client_ttft - wire_ttft) / 1e6);
+        for k in 1..chunks.len() {
+            let c = (chunks[k] - chunks[k - 1]) as f64;
+            let w = events[k] as f64 - events[k - 1] as f64;
+            itl.push((c - w) / 1e6);
+        }
+    }
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        format!(
+            "mean {:+.3} p50 {:+.3} p99 {:+.3} max {:+.3}",
+            mean,
+            pct(v, 50.0),
+            pct(v, 99.0),
+            v.last().copied().unwrap_or(f64::NAN)
+        )
+    };
+    println!("paired {paired} | TTFT client-wire ms: {} | ITL client-wire ms: {}", stats(&mut ttft), stats(&mut itl));
 }

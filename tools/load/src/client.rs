@@ -1,22 +1,23 @@
 //! One HTTP exchange with an OpenAI-compatible server, timed chunk by chunk.
 //!
-//! The client is built once and shared (a pooled hyper client, HTTP/1.1 with keep-alive, TLS by
-//! rustls when the URL is `https`), like oha and unlike tools that build a session per request.
-//! hyper is used directly rather than through reqwest because every byte frame must be stamped
-//! the moment it is polled, and the per-request overhead budget is a few microseconds.
+//! The client is built once and shared (HTTP/1.1 with keep-alive over the run's own bounded
+//! connection pool, `pool.rs`; TLS by rustls when the URL is `https`), like oha and unlike tools
+//! that build a session per request. hyper is used directly rather than through reqwest because
+//! every byte frame must be stamped the moment it is polled, and the per-request overhead budget
+//! is a few microseconds.
 
+use crate::pool::{Checkout, Conn, Pool};
 use crate::sse::{classify_chunk, scan_chunk, SseSplitter};
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Uri};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use sb_records::{Api, Clock, Message, Request, ResultRecord, Status};
 use serde::ser::{SerializeMap, Serializer};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What every request of a run shares.
@@ -35,6 +36,8 @@ pub struct ClientOptions {
     pub ca_cert: Option<String>,
     /// Which length field a chat request carries.
     pub chat_max_tokens: ChatMaxTokens,
+    /// At most this many connections open at once (`--max-connections`).
+    pub max_connections: usize,
 }
 
 /// The output-length field(s) of a chat request. vLLM reads either; `transformers serve`
@@ -52,11 +55,13 @@ pub enum ChatMaxTokens {
 }
 
 pub struct LoadClient {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// The base URL, without a trailing `/` or `/v1`.
-    base: String,
+    pool: Arc<Pool>,
+    /// The path (and query) of each API below the base, as sent in the request line.
     completions_uri: Uri,
     chat_uri: Uri,
+    /// The base's path, prefixed to other paths (`GET /v1/models`).
+    base_path: String,
+    /// Every request's headers, `Host` included (a connection-level client sets it itself).
     headers: HeaderMap,
     model: String,
     stream: bool,
@@ -76,12 +81,20 @@ impl LoadClient {
             Some("http") | Some("https") => {}
             _ => bail!("--url {:?} must start with http:// or https://", opts.url),
         }
-        if parsed.authority().is_none() {
+        let Some(authority) = parsed.authority().cloned() else {
             bail!("--url {:?} has no host", opts.url);
-        }
-        let uri = |path: &str| -> Result<Uri> { Ok(format!("{base}{path}").parse()?) };
+        };
+        let base_path = parsed.path().trim_end_matches('/').to_string();
+        let uri = |path: &str| -> Result<Uri> { Ok(format!("{base_path}{path}").parse()?) };
+        let target = Uri::builder()
+            .scheme(parsed.scheme_str().unwrap_or("http"))
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()?;
 
         let mut headers = HeaderMap::new();
+        headers
+            .insert(HOST, HeaderValue::from_str(authority.as_str()).context("--url: the host is not a valid header")?);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let explicit_auth = opts.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         if explicit_auth && opts.api_key.is_some() {
@@ -121,15 +134,11 @@ impl LoadClient {
             Some(path) => tls.with_tls_config(private_ca_config(path)?),
         };
         let https = tls.https_or_http().enable_http1().wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(usize::MAX)
-            .build(https);
         Ok(LoadClient {
-            http: client,
-            base: base.to_string(),
+            pool: Pool::new(https, target, opts.max_connections),
             completions_uri: uri(Api::Completions.path())?,
             chat_uri: uri(Api::Chat.path())?,
+            base_path,
             headers,
             model: opts.model,
             stream: opts.stream,
@@ -138,9 +147,14 @@ impl LoadClient {
         })
     }
 
+    /// The run's connections (the run record's `connections`, opening them ahead).
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
     /// `GET <base><path>` as JSON, within `timeout`; the error says what went wrong in one line.
     pub async fn get_json(&self, path: &str, timeout: Duration) -> std::result::Result<serde_json::Value, String> {
-        let uri: Uri = format!("{}{path}", self.base).parse().map_err(|e| format!("{path}: {e}"))?;
+        let uri: Uri = format!("{}{path}", self.base_path).parse().map_err(|e| format!("{path}: {e}"))?;
         let mut request = hyper::Request::new(Full::new(Bytes::new()));
         *request.uri_mut() = uri;
         for (name, value) in &self.headers {
@@ -149,9 +163,11 @@ impl LoadClient {
             }
         }
         let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| sb_cli::printable(&error_chain(&e)))?;
+            let mut sent_ns = 0;
+            let (response, conn) = self.send(request, &mut sent_ns, &mut None).await.map_err(|(_, e)| e)?;
             let status = response.status();
             let body = response.into_body().collect().await.map_err(|e| error_chain(&e))?.to_bytes();
+            self.pool.release(conn);
             if !status.is_success() {
                 return Err(http_error_text(status.as_u16(), &body[..body.len().min(ERROR_BODY_BYTES)]));
             }
@@ -244,30 +260,121 @@ impl LoadClient {
         if let Ok(v) = HeaderValue::from_str(request_id) {
             request.headers_mut().insert("x-request-id", v);
         }
-        rec.sent_ns = clock.now_ns();
-        let response = match self.http.request(request).await {
-            Ok(r) => r,
-            Err(e) => {
+        let (response, conn) = match self.send(request, &mut rec.sent_ns, &mut rec.connected_ns).await {
+            Ok(sent) => sent,
+            Err((status, error)) => {
                 rec.done_ns = clock.now_ns();
-                rec.status = if e.is_connect() { Status::ConnectError } else { Status::StreamCut };
-                let mut text = sb_cli::printable(&error_chain(&e));
-                if !e.is_connect() {
-                    // A server that refuses a request mid-body (413) and resets the connection can
-                    // lose its own answer in the kernel before anyone reads it.
-                    text += " (the connection broke before a response head was read; a server that refused the request and reset the connection may have answered with a status that was lost)";
-                }
-                rec.error = Some(text);
+                rec.status = status;
+                rec.error = Some(error);
                 return;
             }
         };
         rec.first_byte_ns = Some(clock.now_ns());
         let status = response.status();
         rec.http_status = Some(status.as_u16());
-        let mut body = response.into_body();
+        let body = response.into_body();
+        let clean_end = if !status.is_success() {
+            read_error(body, status.as_u16(), rec).await
+        } else if !self.stream {
+            read_whole(body, rec, text).await
+        } else {
+            read_stream(body, api, rec, text).await
+        };
+        if clean_end {
+            self.pool.release(conn);
+        } else {
+            self.pool.discard(conn);
+        }
+    }
 
-        if !status.is_success() {
-            let mut snippet = Vec::new();
-            while let Some(Ok(frame)) = body.frame().await {
+    /// Sends `request` on a connection of the pool and returns the response head. `sent_ns` is
+    /// stamped when the request goes to a connection, or starts one being opened for it: a wait
+    /// for a connection to come back under `--max-connections` is before it (client-side
+    /// queueing, counted as send lateness), a connect after it. `connected_ns` is set when the
+    /// connection was opened for this request, after `sent_ns`.
+    async fn send(
+        &self,
+        mut request: hyper::Request<Full<Bytes>>,
+        sent_ns: &mut u64,
+        connected_ns: &mut Option<u64>,
+    ) -> std::result::Result<(hyper::Response<Incoming>, Conn), (Status, String)> {
+        let clock = Clock::global();
+        // A retry on another connection keeps the first stamp.
+        let stamp = |at: &mut u64| {
+            if *at == 0 {
+                *at = clock.now_ns();
+            }
+        };
+        loop {
+            let mut conn = match self.pool.checkout() {
+                Checkout::Ready(conn) => {
+                    stamp(sent_ns);
+                    conn
+                }
+                Checkout::Wait { rx, at_cap } => {
+                    if !at_cap {
+                        stamp(sent_ns);
+                    }
+                    let got = rx.await.unwrap_or_else(|_| Err("the connection pool shut down".into()));
+                    if at_cap {
+                        stamp(sent_ns);
+                    }
+                    match got {
+                        Ok(conn) => conn,
+                        Err(e) => return Err((Status::ConnectError, sb_cli::printable(&e))),
+                    }
+                }
+            };
+            let fresh = conn.connected_ns.take().filter(|&at| at >= *sent_ns);
+            // An idle connection can be closed by the server just as it is taken (uvicorn closes
+            // idle ones after 5 s): a request it never carried goes on another connection.
+            if conn.send.ready().await.is_err() {
+                self.pool.discard(conn);
+                continue;
+            }
+            match conn.send.try_send_request(request).await {
+                Ok(response) => {
+                    *connected_ns = fresh;
+                    return Ok((response, conn));
+                }
+                Err(mut e) => {
+                    let unsent = e.take_message();
+                    let error = e.into_error();
+                    self.pool.discard(conn);
+                    match unsent {
+                        Some(again) if fresh.is_none() => request = again,
+                        _ => {
+                            // A server that refuses a request mid-body (413) and resets the
+                            // connection can lose its own answer in the kernel before anyone
+                            // reads it.
+                            return Err((
+                                Status::StreamCut,
+                                format!(
+                                    "{} (the connection broke before a response head was read; a server that refused the request and reset the connection may have answered with a status that was lost)",
+                                    sb_cli::printable(&error_chain(&error))
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads up to [`ERROR_BODY_BYTES`] of an error response into `rec.error`; true when the body
+/// was read to its end (the connection can carry another request).
+async fn read_error(mut body: Incoming, code: u16, rec: &mut ResultRecord) -> bool {
+    let mut snippet = Vec::new();
+    let mut clean_end = false;
+    loop {
+        match body.frame().await {
+            None => {
+                clean_end = true;
+                break;
+            }
+            Some(Err(_)) => break,
+            Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     snippet.extend_from_slice(&data[..data.len().min(ERROR_BODY_BYTES - snippet.len())]);
                     if snippet.len() >= ERROR_BODY_BYTES {
@@ -275,97 +382,108 @@ impl LoadClient {
                     }
                 }
             }
-            rec.done_ns = clock.now_ns();
-            rec.status = Status::HttpError;
-            rec.error = Some(http_error_text(status.as_u16(), &snippet));
-            return;
         }
-
-        if !self.stream {
-            let collected = body.collect().await;
-            rec.done_ns = clock.now_ns();
-            match collected {
-                Err(e) => {
-                    rec.status = Status::StreamCut;
-                    rec.error = Some(format!("response body cut: {}", sb_cli::printable(&error_chain(&e))));
-                }
-                Ok(all) => match classify_chunk(&all.to_bytes(), text) {
-                    Ok(info) => {
-                        rec.end_ns = Some(rec.done_ns);
-                        rec.usage = info.usage;
-                        rec.finish_reason = info.finish_reason;
-                        if let Some(err) = info.error {
-                            rec.status = Status::InvalidResponse;
-                            rec.error = Some(sb_cli::printable(&format!("server error: {err}")));
-                        } else if !info.has_choices {
-                            rec.status = Status::InvalidResponse;
-                            rec.error = Some("response has no choices".into());
-                        }
-                    }
-                    Err(e) => {
-                        rec.status = Status::InvalidResponse;
-                        rec.error = Some(sb_cli::printable(&e));
-                    }
-                },
-            }
-            return;
-        }
-
-        let mut sse = SseSplitter::default();
-        let mut stream = StreamState { api, done: false, failure: None, events: 0, head: Vec::new() };
-        let mut text = text;
-        let mut cut = None;
-        loop {
-            let frame = match body.frame().await {
-                None => break,
-                Some(Err(e)) => {
-                    cut = Some(format!("stream cut: {}", error_chain(&e)));
-                    break;
-                }
-                Some(Ok(frame)) => frame,
-            };
-            let Ok(data) = frame.into_data() else { continue };
-            let at_ns = clock.now_ns();
-            sse.push(&data, |payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
-            // Kept only while no event has come (for the error when the body is not a stream at
-            // all), so a normal stream never copies it.
-            if stream.events == 0 && stream.head.len() < ERROR_BODY_BYTES {
-                stream.head.extend_from_slice(&data[..data.len().min(ERROR_BODY_BYTES - stream.head.len())]);
-            }
-        }
-        rec.done_ns = clock.now_ns();
-        if cut.is_none() {
-            // A clean end of the body completes a last event whose blank line never came.
-            let at_ns = rec.done_ns;
-            sse.finish(|payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
-        }
-        let (status, error) = match (stream.failure.take(), cut) {
-            (Some(failure), _) => failure,
-            (None, Some(cut)) => (Status::StreamCut, cut),
-            (None, None) if stream.done => return,
-            (None, None) if stream.events == 0 && !stream.head.is_empty() && !looks_like_sse(&stream.head) => (
-                Status::InvalidResponse,
-                format!("the 200 response is not an event stream: {}", String::from_utf8_lossy(&stream.head).trim()),
-            ),
-            // Some servers (transformers serve) end a complete stream without `[DONE]`: once a
-            // choice has carried its finish_reason, the body's clean end is the end of the
-            // stream, as vLLM bench serve takes it.
-            (None, None) if rec.finish_reason.is_some() && !sse.has_pending() => {
-                STREAMS_WITHOUT_DONE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return;
-            }
-            (None, None) => (
-                Status::StreamCut,
-                format!(
-                    "stream ended without [DONE] or a finish_reason after {} chunks{}",
-                    rec.chunks_ns.len(),
-                    if sse.has_pending() { " (mid-event)" } else { "" }
-                ),
-            ),
-        };
-        rec.status = status;
-        rec.error = Some(sb_cli::printable(&error));
     }
+    rec.done_ns = Clock::global().now_ns();
+    rec.status = Status::HttpError;
+    rec.error = Some(http_error_text(code, &snippet));
+    clean_end
+}
+
+/// A whole (not streamed) response: usage, finish_reason and the end time.
+async fn read_whole(body: Incoming, rec: &mut ResultRecord, text: Option<&mut String>) -> bool {
+    let collected = body.collect().await;
+    rec.done_ns = Clock::global().now_ns();
+    match collected {
+        Err(e) => {
+            rec.status = Status::StreamCut;
+            rec.error = Some(format!("response body cut: {}", sb_cli::printable(&error_chain(&e))));
+            false
+        }
+        Ok(all) => {
+            match classify_chunk(&all.to_bytes(), text) {
+                Ok(info) => {
+                    rec.end_ns = Some(rec.done_ns);
+                    rec.usage = info.usage;
+                    rec.finish_reason = info.finish_reason;
+                    if let Some(err) = info.error {
+                        rec.status = Status::InvalidResponse;
+                        rec.error = Some(sb_cli::printable(&format!("server error: {err}")));
+                    } else if !info.has_choices {
+                        rec.status = Status::InvalidResponse;
+                        rec.error = Some("response has no choices".into());
+                    }
+                }
+                Err(e) => {
+                    rec.status = Status::InvalidResponse;
+                    rec.error = Some(sb_cli::printable(&e));
+                }
+            }
+            true
+        }
+    }
+}
+
+/// A streamed response, every event stamped as its frame is polled; true when the body ended
+/// cleanly.
+async fn read_stream(mut body: Incoming, api: Api, rec: &mut ResultRecord, text: Option<&mut String>) -> bool {
+    let clock = Clock::global();
+    let mut sse = SseSplitter::default();
+    let mut stream = StreamState { api, done: false, failure: None, events: 0, head: Vec::new() };
+    let mut text = text;
+    let mut cut = None;
+    loop {
+        let frame = match body.frame().await {
+            None => break,
+            Some(Err(e)) => {
+                cut = Some(format!("stream cut: {}", error_chain(&e)));
+                break;
+            }
+            Some(Ok(frame)) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        let at_ns = clock.now_ns();
+        sse.push(&data, |payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
+        // Kept only while no event has come (for the error when the body is not a stream at
+        // all), so a normal stream never copies it.
+        if stream.events == 0 && stream.head.len() < ERROR_BODY_BYTES {
+            stream.head.extend_from_slice(&data[..data.len().min(ERROR_BODY_BYTES - stream.head.len())]);
+        }
+    }
+    rec.done_ns = clock.now_ns();
+    let clean_end = cut.is_none();
+    if clean_end {
+        // A clean end of the body completes a last event whose blank line never came.
+        let at_ns = rec.done_ns;
+        sse.finish(|payload| stream.event(payload, at_ns, rec, text.as_deref_mut()));
+    }
+    let (status, error) = match (stream.failure.take(), cut) {
+        (Some(failure), _) => failure,
+        (None, Some(cut)) => (Status::StreamCut, cut),
+        (None, None) if stream.done => return clean_end,
+        (None, None) if stream.events == 0 && !stream.head.is_empty() && !looks_like_sse(&stream.head) => (
+            Status::InvalidResponse,
+            format!("the 200 response is not an event stream: {}", String::from_utf8_lossy(&stream.head).trim()),
+        ),
+        // Some servers (transformers serve) end a complete stream without `[DONE]`: once a
+        // choice has carried its finish_reason, the body's clean end is the end of the
+        // stream, as vLLM bench serve takes it.
+        (None, None) if rec.finish_reason.is_some() && !sse.has_pending() => {
+            STREAMS_WITHOUT_DONE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return clean_end;
+        }
+        (None, None) => (
+            Status::StreamCut,
+            format!(
+                "stream ended without [DONE] or a finish_reason after {} chunks{}",
+                rec.chunks_ns.len(),
+                if sse.has_pending() { " (mid-event)" } else { "" }
+            ),
+        ),
+    };
+    rec.status = status;
+    rec.error = Some(sb_cli::printable(&error));
+    clean_end
 }
 
 /// Streams that ended cleanly after a finish_reason but without `[DONE]`, taken as complete
@@ -395,9 +513,9 @@ impl StreamState {
             self.done = true;
             return;
         }
-        // The fast scan finds what timing needs; a chunk it accepts must still be JSON, or the
-        // server sent something we cannot vouch for.
-        let scanned = if text.is_none() { scan_chunk(payload, self.api).filter(|_| is_json(payload)) } else { None };
+        // The fast scan finds what timing needs and accepts only JSON; anything else (and
+        // every chunk whose text is kept) takes the full parse.
+        let scanned = if text.is_none() { scan_chunk(payload, self.api) } else { None };
         let info = match scanned {
             Some(info) => Ok(info),
             None => classify_chunk(payload, text),
@@ -431,11 +549,6 @@ impl StreamState {
 fn looks_like_sse(head: &[u8]) -> bool {
     let start = head.iter().position(|b| !b.is_ascii_whitespace()).map_or(&head[..0], |i| &head[i..]);
     [&b"data:"[..], b":", b"event:", b"id:", b"retry:"].iter().any(|p| start.starts_with(p))
-}
-
-/// A full (allocation-free) JSON syntax check.
-fn is_json(payload: &[u8]) -> bool {
-    serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
 }
 
 /// A TLS client configuration that trusts exactly the CA certificates in `path` (PEM).
@@ -481,7 +594,7 @@ fn http_error_text(code: u16, body: &[u8]) -> String {
 }
 
 /// An error and its causes on one line (hyper's top-level messages alone say little).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {
@@ -509,6 +622,7 @@ mod tests {
             include_usage: true,
             ca_cert: None,
             chat_max_tokens: ChatMaxTokens::Both,
+            max_connections: 4,
         })
     }
 
@@ -519,7 +633,8 @@ mod tests {
     #[tokio::test]
     async fn completions_body_passes_params_through_but_keeps_its_own_keys() {
         let c = client("http://127.0.0.1:1/v1/", true).unwrap();
-        assert_eq!(c.completions_uri.to_string(), "http://127.0.0.1:1/v1/completions");
+        assert_eq!(c.completions_uri.to_string(), "/v1/completions");
+        assert_eq!(c.headers[HOST], "127.0.0.1:1");
         let mut req = Request { id: "a".into(), prompt: Some("hi".into()), max_tokens: Some(8), ..Default::default() };
         req.params = serde_json::from_value(
             json!({"use_beam_search": true, "best_of": 4, "ignore_eos": true, "stream": false, "max_tokens": 99}),

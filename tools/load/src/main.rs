@@ -7,6 +7,7 @@ mod client;
 mod input;
 mod limits;
 mod output;
+mod pool;
 mod probe;
 mod progress;
 mod run;
@@ -81,6 +82,18 @@ struct Args {
     /// (queueing behind the cap counts as send lateness).
     #[arg(long, short = 'c', value_name = "N", help_heading = "Load")]
     concurrency: Option<usize>,
+
+    /// At most N connections to the server at once (default: the --concurrency cap, else 2500,
+    /// inference-perf's per-worker limit). A request that finds all N busy waits for one to
+    /// come back, and that wait counts as send lateness; the run record says how many waited.
+    #[arg(long, value_name = "N", help_heading = "Load")]
+    max_connections: Option<usize>,
+
+    /// Open N connections before the first request, so that the first second is on schedule
+    /// (default: the --concurrency cap for a closed loop; for a rate, rate x 100 ms of the first
+    /// stage; at most --max-connections). 0 opens them on demand.
+    #[arg(long, value_name = "N", help_heading = "Load")]
+    connections: Option<usize>,
 
     /// Seed of the arrival process (same seed, same schedule).
     #[arg(long, default_value_t = 0, help_heading = "Load")]
@@ -264,6 +277,16 @@ fn options(args: Args) -> Result<RunOptions> {
     if concurrency == Some(0) {
         bail!("--concurrency must be at least 1");
     }
+    if args.max_connections == Some(0) {
+        bail!("--max-connections must be at least 1");
+    }
+    let max_connections = args.max_connections.or(concurrency).unwrap_or(pool::DEFAULT_MAX_CONNECTIONS);
+    if args.connections.is_some_and(|n| n > max_connections) {
+        bail!(
+            "--connections {} is more than --max-connections {max_connections} allows",
+            args.connections.unwrap_or_default()
+        );
+    }
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
@@ -309,7 +332,9 @@ fn options(args: Args) -> Result<RunOptions> {
             include_usage: !args.no_usage,
             ca_cert: args.ca_cert,
             chat_max_tokens: args.chat_max_tokens,
+            max_connections,
         },
+        connections: args.connections,
         labels: Labels { run, tags },
         tokenizer: args.tokenizer,
         save_text: args.save_text,

@@ -19,6 +19,8 @@ use tokio::sync::watch;
 pub struct RunOptions {
     pub plan: Plan,
     pub client: ClientOptions,
+    /// Connections to open before the first request (`--connections`; `None`: from the plan).
+    pub connections: Option<usize>,
     pub labels: Labels,
     pub tokenizer: Option<String>,
     pub save_text: bool,
@@ -97,6 +99,9 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
     // The client must be built inside the runtime (its connector registers with the reactor).
     let mut client = runtime.block_on(async { LoadClient::new(opts.client) })?;
     let server_version = runtime.block_on(crate::probe::prepare(&mut client))?;
+    let preconnect = opts.connections.unwrap_or_else(|| default_connections(&opts.plan)).min(client.pool().max());
+    let preconnected = runtime.block_on(preconnect_pool(&client, preconnect));
+    let pool = client.pool().clone();
     let url_model = (url, client.model().to_string());
     let keep_text = opts.save_text || tokenizer.is_some();
     let counters = Arc::new(Counters::default());
@@ -144,7 +149,16 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
 
     let interrupted = interrupted.load(Ordering::Relaxed);
     let stats = RunStats::new(&tally);
-    let verdict = judge(&tally, &stats, &report, interrupted, pacing, opts.max_lag_ms, opts.max_error_rate);
+    let mut verdict = judge(&tally, &stats, &report, interrupted, pacing, opts.max_lag_ms, opts.max_error_rate);
+    let waited = pool.stats.waited_at_cap.load(Ordering::Relaxed);
+    if let (Verdict::Failed(reasons), true) = (&mut verdict, waited > 0) {
+        if let Some(lag) = reasons.iter_mut().find(|r| r.contains("send lateness")) {
+            *lag += &format!(
+                " ({waited} requests waited for a free connection under --max-connections {}; raise it if the server takes more)",
+                pool.max()
+            );
+        }
+    }
     let mut record = run_record(&run_id, &url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
     let x = &mut record.extra;
     x.insert("loop".into(), json!(pacing.name()));
@@ -173,6 +187,7 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
     x.insert("git_commit".into(), json!(option_env!("SB_GIT_COMMIT").filter(|c| !c.is_empty())));
     x.insert("host".into(), json!(crate::limits::hostname()));
     x.insert("server_version".into(), json!(server_version));
+    x.insert("connections".into(), connections_json(&pool, preconnected));
     if tally.write_error.is_none() {
         if let Err(e) = out.write(&record) {
             if !sb_records::ndjson::is_broken_pipe(&e) {
@@ -190,6 +205,19 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
         eprintln!("sb-load: warning: {e}");
     }
     Ok(verdict)
+}
+
+/// The run record's `connections`: how the run used its connections.
+fn connections_json(pool: &crate::pool::Pool, preconnected: usize) -> Value {
+    let s = &pool.stats;
+    json!({
+        "max": pool.max(),
+        "preconnected": preconnected,
+        "opened": s.opened.load(Ordering::Relaxed),
+        "peak_open": s.peak_open.load(Ordering::Relaxed),
+        "connect_failures": s.connect_failures.load(Ordering::Relaxed),
+        "waited_at_cap": s.waited_at_cap.load(Ordering::Relaxed),
+    })
 }
 
 async fn watch_signals(
@@ -317,6 +345,30 @@ fn judge(
     }
 }
 
+/// How many connections to open before the first request when `--connections` is not given:
+/// the cap of a closed or capped loop, or what the first stage's rate keeps busy for 100 ms
+/// (the latency of a short request; longer ones open more as they go, at the rate's pace).
+fn default_connections(plan: &Plan) -> usize {
+    if let Some(n) = plan.concurrency {
+        return n;
+    }
+    let rate = plan.stages.first().and_then(|s| s.process.rate_per_s()).unwrap_or(0.0);
+    (rate * 0.1).ceil().max(1.0) as usize
+}
+
+/// Opens the connections ahead of the run; one that cannot be opened is a warning here (the
+/// requests that need one record why as `connect_error`).
+async fn preconnect_pool(client: &LoadClient, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let (opened, error) = client.pool().preconnect(n).await;
+    if let Some(e) = error {
+        eprintln!("sb-load: warning: opened {opened} of {n} connections ahead of the run: {e}");
+    }
+    opened
+}
+
 fn settings_json(o: &RunOptions) -> Value {
     let p = &o.plan;
     json!({
@@ -336,6 +388,7 @@ fn settings_json(o: &RunOptions) -> Value {
         "stream": o.client.stream,
         "include_usage": o.client.include_usage,
         "tokenizer": o.tokenizer,
+        "max_connections": o.client.max_connections,
     })
 }
 

@@ -87,9 +87,7 @@ impl SseSplitter {
     }
 }
 
-use memchr::memmem::Finder;
 use memchr::{memchr, memchr2};
-use std::sync::LazyLock;
 
 /// What one streamed message says.
 #[derive(Debug, Default, PartialEq)]
@@ -215,83 +213,292 @@ pub fn classify_chunk(payload: &[u8], text: Option<&mut String>) -> Result<Chunk
     Ok(info)
 }
 
-/// The fast path of [`classify_chunk`] for the common chunk (no usage, no error): finds what
-/// timing needs with a SIMD substring search for the few keys that matter, instead of
-/// deserializing every field. At tens of thousands of chunks per second a full parse is most of
-/// the client's CPU time. Returns `None` for anything it does not fully understand; the caller
-/// then takes the full parse. A match of `"key"` followed by `:` is always a key, because an
-/// unescaped `"` cannot occur inside a JSON string. (Unit tests check it against the full parse.)
+/// The fast path of [`classify_chunk`] for the common chunk (no usage, no error): one pass over
+/// the payload that checks it is JSON and picks out what timing needs (`choices`, each choice's
+/// text or delta, `finish_reason`), instead of deserializing every field. At tens of thousands
+/// of chunks per second a full parse is most of the client's CPU time: serde_json's pass over
+/// each chunk to check it was JSON, with a substring search per key beside it, took 80% of
+/// sb-load's instructions. Returns `None` for anything it does not fully understand (usage, an
+/// error, escapes in keys, control characters, non-ASCII outside valid UTF-8, unusual shapes);
+/// the caller then takes the full parse, which also names what is wrong with a chunk that is
+/// not JSON. When it returns `Some`, the payload is valid JSON (unit tests check both against
+/// serde_json, on real chunks and on every cut and one-byte change of them).
 pub fn scan_chunk(p: &[u8], api: Api) -> Option<ChunkInfo> {
-    let keys = &*KEYS;
-    // Every match of `needle` that is a key, as the bytes of its value.
-    let values = |needle: &'static Finder<'static>| {
-        needle.find_iter(p).filter_map(move |i| value_after(&p[i + needle.needle().len()..]))
-    };
-    // No search for `"error"`: an error event has no `choices`, so it takes the full parse.
-    let mut info = ChunkInfo::default();
-    let mut saw_choices = false;
-    for v in values(&keys.choices) {
-        info.has_choices = !skip_ws(v.strip_prefix(b"[")?).starts_with(b"]");
-        saw_choices = true;
-    }
-    if !saw_choices || values(&keys.usage).any(|v| !v.starts_with(b"null")) {
+    // Control characters are never valid inside JSON strings, and whitespace other than spaces
+    // is rare in a chunk: either takes the full parse. The check is a simple loop the compiler
+    // vectorizes.
+    if p.iter().fold(false, |bad, &b| bad | (b < 0x20)) {
         return None;
     }
-    // Only the text keys of the API at hand: fewer passes over the chunk.
-    let text_keys: &[&'static Finder<'static>] = match api {
-        Api::Completions => &[&keys.text],
-        Api::Chat => &[&keys.content, &keys.reasoning_content, &keys.reasoning],
-    };
-    for &key in text_keys {
-        for v in values(key) {
-            match v.first() {
-                Some(b'"') => info.has_token |= v.get(1) != Some(&b'"'),
-                Some(b'n') => {}
-                // An array or object (e.g. multimodal content parts): not the simple shape.
+    if !p.is_ascii() && std::str::from_utf8(p).is_err() {
+        return None;
+    }
+    let mut s = Scan { p, i: 0, depth: 0, api, info: ChunkInfo::default(), saw_choices: false };
+    s.ws();
+    s.object(Ctx::Top)?;
+    s.ws();
+    (s.i == p.len() && s.saw_choices).then_some(s.info)
+}
+
+/// Where in a chunk an object is, for the keys that matter there.
+#[derive(Clone, Copy, PartialEq)]
+enum Ctx {
+    Top,
+    Choice,
+    Delta,
+    Other,
+}
+
+/// A bit for each key the full parse reads in `ctx` (0 for the others).
+fn read_key(ctx: Ctx, key: &[u8]) -> u8 {
+    match (ctx, key) {
+        (Ctx::Top, b"choices") | (Ctx::Choice, b"index") | (Ctx::Delta, b"content") => 1,
+        (Ctx::Top, b"usage") | (Ctx::Choice, b"text") | (Ctx::Delta, b"reasoning_content") => 2,
+        (Ctx::Top, b"error") | (Ctx::Choice, b"delta") | (Ctx::Delta, b"reasoning") => 4,
+        (Ctx::Choice, b"message") => 8,
+        (Ctx::Choice, b"finish_reason") => 16,
+        _ => 0,
+    }
+}
+
+/// Deeper nesting than this takes the full parse.
+const MAX_DEPTH: u32 = 64;
+
+struct Scan<'a> {
+    p: &'a [u8],
+    i: usize,
+    depth: u32,
+    api: Api,
+    info: ChunkInfo,
+    saw_choices: bool,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.p.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while self.p.get(self.i) == Some(&b' ') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.i += 1)
+    }
+
+    /// `{ "key": value, ... }`, acting on the keys that matter in `ctx`.
+    fn object(&mut self, ctx: Ctx) -> Option<()> {
+        self.eat(b'{')?;
+        self.enter()?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            self.depth -= 1;
+            return Some(());
+        }
+        // The keys the full parse reads, seen so far: it refuses a repeated one.
+        let mut seen = 0u8;
+        loop {
+            self.ws();
+            let key = self.string()?;
+            if key.contains(&b'\\') {
+                return None;
+            }
+            let bit = read_key(ctx, key);
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            self.member(ctx, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
                 _ => return None,
             }
         }
     }
-    for v in values(&keys.finish_reason) {
-        if let Some(s) = v.strip_prefix(b"\"") {
-            let len = memchr2(b'"', b'\\', s)?;
-            if s[len] == b'\\' {
-                return None;
+
+    fn member(&mut self, ctx: Ctx, key: &[u8]) -> Option<()> {
+        match (ctx, key) {
+            (Ctx::Top, b"choices") => {
+                self.saw_choices = true;
+                self.array(|s, n| {
+                    s.info.has_choices |= n == 0;
+                    s.object(Ctx::Choice)
+                })
             }
-            info.finish_reason = Some(String::from_utf8_lossy(&s[..len]).into_owned());
+            // Usage and errors are read by the full parse.
+            (Ctx::Top, b"usage") => self.literal(b"null"),
+            (Ctx::Top, b"error") => None,
+            (Ctx::Choice, b"text") if self.api == Api::Completions => self.text(),
+            (Ctx::Choice, b"delta") if self.api == Api::Chat => {
+                if self.peek()? == b'n' {
+                    self.literal(b"null")
+                } else {
+                    self.object(Ctx::Delta)
+                }
+            }
+            (Ctx::Delta, b"content" | b"reasoning_content" | b"reasoning") => self.text(),
+            // The full parse reads it as a u32.
+            (Ctx::Choice, b"index") => {
+                let start = self.i;
+                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    self.i += 1;
+                }
+                let digits = &self.p[start..self.i];
+                let fits = std::str::from_utf8(digits).ok()?.parse::<u32>().is_ok();
+                (fits && (digits.len() == 1 || digits[0] != b'0')).then_some(())
+            }
+            (Ctx::Choice, b"finish_reason") => {
+                if self.peek()? == b'n' {
+                    return self.literal(b"null");
+                }
+                let reason = self.string()?;
+                if reason.contains(&b'\\') {
+                    return None;
+                }
+                self.info.finish_reason = Some(String::from_utf8_lossy(reason).into_owned());
+                Some(())
+            }
+            // `text` of a chat choice, `delta` of a completion, `message`: not the simple shape.
+            (Ctx::Choice, b"text" | b"delta" | b"message") => None,
+            _ => self.value(),
         }
     }
-    Some(info)
-}
 
-struct Keys {
-    choices: Finder<'static>,
-    text: Finder<'static>,
-    content: Finder<'static>,
-    reasoning_content: Finder<'static>,
-    reasoning: Finder<'static>,
-    usage: Finder<'static>,
-    finish_reason: Finder<'static>,
-}
+    /// A text field: a string (a token when not empty) or null; anything else (content parts)
+    /// takes the full parse.
+    fn text(&mut self) -> Option<()> {
+        if self.peek()? == b'n' {
+            return self.literal(b"null");
+        }
+        let t = self.string()?;
+        self.info.has_token |= !t.is_empty();
+        Some(())
+    }
 
-static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
-    choices: Finder::new(b"\"choices\""),
-    text: Finder::new(b"\"text\""),
-    content: Finder::new(b"\"content\""),
-    reasoning_content: Finder::new(b"\"reasoning_content\""),
-    reasoning: Finder::new(b"\"reasoning\""),
-    usage: Finder::new(b"\"usage\""),
-    finish_reason: Finder::new(b"\"finish_reason\""),
-});
+    /// `[ item, ... ]`; `item` gets the index of the element.
+    fn array(&mut self, mut item: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.enter()?;
+        self.ws();
+        if self.eat(b']').is_some() {
+            self.depth -= 1;
+            return Some(());
+        }
+        let mut n = 0;
+        loop {
+            self.ws();
+            item(self, n)?;
+            n += 1;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
 
-fn skip_ws(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    &s[n..]
-}
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
 
-/// The bytes after `: ` when `s` starts (after whitespace) with a colon: a key's value.
-fn value_after(s: &[u8]) -> Option<&[u8]> {
-    Some(skip_ws(skip_ws(s).strip_prefix(b":")?))
+    /// Any JSON value, checked and skipped.
+    fn value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(Ctx::Other),
+            b'[' => self.array(|s, _| s.value()),
+            b'"' => self.string().map(|_| ()),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.p[self.i..].starts_with(word).then(|| self.i += word.len())
+    }
+
+    /// `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        let p = self.p;
+        let digits = |i: &mut usize| {
+            let start = *i;
+            while p.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+            *i > start
+        };
+        let mut i = self.i;
+        if p.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match p.get(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => {
+                digits(&mut i);
+            }
+            _ => return None,
+        }
+        if p.get(i) == Some(&b'.') {
+            i += 1;
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        if matches!(p.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(p.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        self.i = i;
+        Some(())
+    }
+
+    /// A string with valid escapes; returns its raw bytes between the quotes.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            let at = self.i + memchr2(b'"', b'\\', &self.p[self.i..])?;
+            if self.p[at] == b'"' {
+                self.i = at + 1;
+                return Some(&self.p[start..at]);
+            }
+            match self.p.get(at + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i = at + 2,
+                b'u' => {
+                    let hex = self.p.get(at + 2..at + 6)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    self.i = at + 6;
+                }
+                _ => return None,
+            }
+        }
+    }
 }
 
 /// The message of an OpenAI-style error object (`{"message": ...}` or a bare string).
@@ -430,6 +637,45 @@ mod tests {
             }
         }
         assert_eq!(fast, 9);
+    }
+
+    #[test]
+    fn fast_scan_accepts_only_json_and_agrees_with_the_full_parse_on_every_cut_and_change() {
+        let corpus: &[&[u8]] = &[
+            br#"{"id":"cmpl-1","object":"text_completion","created":1700000000,"model":"m","choices":[{"index":0,"text":" hel\"lo\u00e9","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#,
+            br#"{"id":"c","object":"chat.completion.chunk","created":-1.5e3,"choices":[{"index":0,"delta":{"role":"assistant","content":"x"},"logprobs":{"content":[{"token":"x","logprob":-0.25,"bytes":[120],"top_logprobs":[]}]},"finish_reason":"stop"}],"ok":true,"no":false}"#,
+            br#"{ "choices" : [ { "index" : 0 , "text" : "" , "finish_reason" : "length" } ] , "x" : [ [ ] , { } , 0.5E+2 ] }"#,
+        ];
+        let json = |c: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(c).is_ok();
+        let check = |c: &[u8]| {
+            for api in [Api::Completions, Api::Chat] {
+                if let Some(info) = scan_chunk(c, api) {
+                    assert!(json(c), "accepted a chunk that is not JSON: {}", String::from_utf8_lossy(c));
+                    assert_eq!(Ok(info), classify_chunk(c, None), "{}", String::from_utf8_lossy(c));
+                }
+            }
+        };
+        let bytes = b"\"\\{}[],: 0-.eEnutfx/\x01\x7f\xc3\xff";
+        let mut accepted = 0;
+        for c in corpus {
+            assert!(scan_chunk(c, Api::Completions).is_some() || scan_chunk(c, Api::Chat).is_some());
+            for cut in 0..c.len() {
+                check(&c[..cut]);
+            }
+            for at in 0..c.len() {
+                for &b in bytes {
+                    let mut changed = c.to_vec();
+                    changed[at] = b;
+                    check(&changed);
+                    accepted += scan_chunk(&changed, Api::Completions).is_some() as usize;
+                    // An inserted byte too.
+                    let mut grown = c.to_vec();
+                    grown.insert(at, b);
+                    check(&grown);
+                }
+            }
+        }
+        assert!(accepted > 1000, "the changes that keep a chunk JSON are still scanned ({accepted})");
     }
 
     #[test]

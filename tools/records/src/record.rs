@@ -199,8 +199,14 @@ pub struct ResultRecord {
     /// When the arrival process meant the request to be sent. Latency measured from here is free
     /// of coordinated omission: a generator that falls behind shows it in this latency.
     pub scheduled_ns: u64,
-    /// When the request was handed to the connection (after any client-side wait).
+    /// When the request was handed to a connection, or a connection began opening for it
+    /// (after any client-side wait, including one for a free connection under the cap).
     pub sent_ns: u64,
+    /// When the new connection this request went out on finished connecting (TCP, and TLS for
+    /// https); absent when it went out on an open one. `connected_ns - sent_ns` is the set-up
+    /// inside its latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_ns: Option<u64>,
     /// Response headers received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_ns: Option<u64>,

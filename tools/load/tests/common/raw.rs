@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,27 +24,59 @@ pub struct Raw {
     pub url: String,
     /// Every request head received (request line and headers).
     pub heads: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted, and the most open at once.
+    pub accepted: Arc<AtomicUsize>,
+    pub peak_open: Arc<AtomicUsize>,
+}
+
+/// How the server treats its connections.
+#[derive(Clone, Copy)]
+pub struct Manner {
+    /// Wait this long before answering each request.
+    pub delay: Duration,
+    /// Close a connection that has been idle this long (uvicorn: 5 s).
+    pub idle_close: Duration,
+}
+
+impl Default for Manner {
+    fn default() -> Manner {
+        Manner { delay: Duration::ZERO, idle_close: Duration::from_secs(10) }
+    }
 }
 
 /// Serves `response` (a whole HTTP/1.1 response, head and body) to every request.
 pub fn start(response: Vec<u8>, body: Body) -> Raw {
+    start_with(response, body, Manner::default())
+}
+
+/// [`start`], answering in the given manner.
+pub fn start_with(response: Vec<u8>, body: Body, manner: Manner) -> Raw {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let heads = Arc::new(Mutex::new(Vec::new()));
+    let (accepted, peak_open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let open = Arc::new(AtomicUsize::new(0));
     let keep = heads.clone();
+    let (count, peak) = (accepted.clone(), peak_open.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { return };
-            let (response, heads) = (response.clone(), keep.clone());
-            std::thread::spawn(move || serve(conn, &response, body, &heads));
+            count.fetch_add(1, Ordering::SeqCst);
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let (response, heads, open) = (response.clone(), keep.clone(), open.clone());
+            std::thread::spawn(move || {
+                serve(conn, &response, body, manner, &heads);
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
         }
     });
-    Raw { url, heads }
+    Raw { url, heads, accepted, peak_open }
 }
 
-fn serve(mut conn: TcpStream, response: &[u8], body: Body, heads: &Mutex<Vec<String>>) {
+fn serve(mut conn: TcpStream, response: &[u8], body: Body, manner: Manner, heads: &Mutex<Vec<String>>) {
     let _ = conn.set_nodelay(true);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = conn.set_read_timeout(Some(manner.idle_close));
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -85,6 +118,7 @@ fn serve(mut conn: TcpStream, response: &[u8], body: Body, heads: &Mutex<Vec<Str
             }
         }
         buf.drain(..head_end + length);
+        std::thread::sleep(manner.delay);
         if conn.write_all(response).is_err() {
             return;
         }
