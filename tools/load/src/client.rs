@@ -7,7 +7,7 @@
 //! is a few microseconds.
 
 use crate::pool::{Checkout, Conn, Pool};
-use crate::sse::{classify_chunk, scan_chunk, SseSplitter};
+use crate::sse::{classify_chunk, SseSplitter, Template};
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -429,7 +429,8 @@ async fn read_whole(body: Incoming, rec: &mut ResultRecord, text: Option<&mut St
 async fn read_stream(mut body: Incoming, api: Api, rec: &mut ResultRecord, text: Option<&mut String>) -> bool {
     let clock = Clock::global();
     let mut sse = SseSplitter::default();
-    let mut stream = StreamState { api, done: false, failure: None, events: 0, head: Vec::new() };
+    let mut stream =
+        StreamState { api, done: false, failure: None, events: 0, head: Vec::new(), template: Template::default() };
     let mut text = text;
     let mut cut = None;
     loop {
@@ -501,6 +502,8 @@ struct StreamState {
     events: usize,
     /// The first bytes of the body, for an error message when it is not a stream at all.
     head: Vec<u8>,
+    /// The last scanned chunk, which the next one most likely repeats but for its text.
+    template: Template,
 }
 
 impl StreamState {
@@ -515,7 +518,7 @@ impl StreamState {
         }
         // The fast scan finds what timing needs and accepts only JSON; anything else (and
         // every chunk whose text is kept) takes the full parse.
-        let scanned = if text.is_none() { scan_chunk(payload, self.api) } else { None };
+        let scanned = if text.is_none() { self.template.read(payload, self.api) } else { None };
         let info = match scanned {
             Some(info) => Ok(info),
             None => classify_chunk(payload, text),
