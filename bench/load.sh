@@ -5,7 +5,9 @@
 #   QUICK=1 bench/load.sh          # smaller runs (~1 min)
 #   BIN=dir bench/load.sh          # prebuilt sb-load, sb-sim and load_bench in dir
 #   ONLY="2 5" bench/load.sh       # only some sections (1 start-up, 2 throughput, 3 flat memory,
-#                                  # 4 memory at 1000 streams, 5 accuracy, 6 open loop)
+#                                  # 4 memory at 1000 streams, 5 accuracy, 6 open loop,
+#                                  # 7 the first second at 10k req/s, 8 instructions per request)
+#   LB=path bench/load.sh          # load_bench from elsewhere (to measure an older sb-load in BIN)
 #
 # sb-load is pinned to one core (CLIENT_CPU, default 0); the servers run on SERVER_CPUS
 # (default: every other core) with SIM_THREADS HTTP threads. Servers: sb-sim (--instant for
@@ -18,9 +20,9 @@ cd "$(dirname "$0")/.."
 if [[ -z "${BIN:-}" ]]; then
     cargo build --release -p sb-load -p sb-sim --bins --example load_bench >&2
     BIN=target/release
-    LB=$BIN/examples/load_bench
+    LB=${LB:-$BIN/examples/load_bench}
 else
-    LB=$BIN/load_bench
+    LB=${LB:-$BIN/load_bench}
 fi
 LOAD=$BIN/sb-load
 SIM=$BIN/sb-sim
@@ -142,6 +144,43 @@ for rate in 400 10000 poisson:10000; do
     busy=$(tail -1 "$TMP/open.time" | awk '{printf "%.0f", ($2+$3)/$1*100}')
     row "open loop --rate $rate ($n requests)" "sent $(printf '%.0f' "$got") req/s, ratio $ratio, p99 lateness $p99 ms, CPU $busy%" ">= 99%, < 1 ms"
 done
+stop_servers
+fi
+
+# 7. The first second at high rate: 10,000 req/s open loop, 2 output tokens, a server with TTFT
+# 1 ms, 50,000 requests; with the connections opened ahead (the default) and on demand.
+if want 7; then
+start_server stamp "$LB" stamp-server --ttft-ms 1 --itl-ms 0
+"$LB" requests 50000 --max-tokens 2 >"$TMP/edge.ndjson"
+modes=("default")
+"$LOAD" --help | grep -q -- --max-connections && modes+=("--connections 0")
+for mode in "${modes[@]}"; do
+    extra=(); [[ $mode == default ]] || read -ra extra <<<"$mode"
+    client "$TMP/edge" --url "$URL" --model m --rate 10000 --max-lag 1 "${extra[@]}" <"$TMP/edge.ndjson"
+    "$LB" summary <"$TMP/edge" >"$TMP/edge.sum"
+    timeline=$("$LB" timeline <"$TMP/edge")
+    echo "    lateness over time: $timeline" >&2
+    first=$(sed -E 's/^0\.0s:p99 ([0-9.]+) max ([0-9.]+).*/p99 \1 max \2/' <<<"$timeline")
+    failed=$(sed -E 's/.*failed ([0-9]+) .*/\1/' "$TMP/edge.sum")
+    got=$(sed -E 's/.*sent ([0-9.]+) req\/s.*/\1/' "$TMP/edge.sum")
+    p99=$(sed -E 's/.*p99 ([0-9.]+) max.*/\1/' "$TMP/edge.sum")
+    row "10k req/s, TTFT 1 ms, 50,000 requests ($mode)" "$failed failed, sent $(printf '%.0f' "$got") req/s, p99 $p99 ms, first 0.5 s $first ms" "0, < 1 ms"
+done
+stop_servers
+fi
+
+# 8. Instructions per request (callgrind counts instructions, stable on a noisy machine): the
+# difference between 3,000 and 1,000 streamed requests of 64 tokens, 16 concurrent, over 2,000.
+if want 8 && command -v valgrind >/dev/null; then
+start_server sim "$SIM" --port 0 --instant --threads "$SIM_THREADS"
+"$LB" requests 3000 --max-tokens 64 >"$TMP/ir3.ndjson"
+head -1000 "$TMP/ir3.ndjson" >"$TMP/ir1.ndjson"
+for n in 1 3; do
+    valgrind --tool=callgrind --callgrind-out-file="$TMP/ir$n.cg" "$LOAD" --progress never --url "$URL" --model sim \
+        -c 16 <"$TMP/ir$n.ndjson" >"$TMP/ir$n.out" 2>"$TMP/ir$n.err" || true
+done
+ir=$(( ($("$LB" instructions "$TMP/ir3.cg") - $("$LB" instructions "$TMP/ir1.cg")) / 2000 ))
+row "instructions per request (stream, 64 tokens, callgrind)" "$ir ($(grep -c '"status":"ok"' "$TMP/ir3.out") of 3000 ok)" "half of 408,000"
 stop_servers
 fi
 

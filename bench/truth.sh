@@ -9,6 +9,7 @@
 #   bench/truth.sh                 # builds the release binaries, then 20 and 1000 req/s (~1 min)
 #   BIN=dir bench/truth.sh         # prebuilt sb-load, sb-sim and load_bench in dir
 #   LB=path bench/truth.sh         # load_bench from elsewhere (e.g. an older sb-load in BIN)
+#   LOAD_ARGS=--spin bench/truth.sh   # more sb-load arguments
 #
 # Capturing needs the right to (root, or dumpcap's capabilities: see Debian's wireshark-common).
 # Goals: TTFT mean <= 0.05 ms and p99 <= 0.2 ms, ITL p99 <= 0.05 ms. The client runs on one core
@@ -55,14 +56,15 @@ scenario() {
     for _ in $(seq 100); do grep -q "Capturing on" "$TMP/cap.err" 2>/dev/null && break; sleep 0.05; done
     "$LB" requests "$n" --max-tokens "$tokens" |
         taskset -c "$CLIENT_CPU" "$BIN/sb-load" --progress never --url "$url" --model sim \
-            --rate "poisson:$rate" --seed 1 >"$TMP/res.ndjson" 2>"$TMP/load.err" || true
+            --rate "poisson:$rate" --seed 1 ${LOAD_ARGS:-} >"$TMP/res.ndjson" 2>"$TMP/load.err" || true
     sleep 0.3
     kill -INT "$cap"; wait "$cap" 2>/dev/null || true
     kill "$sim"; wait "$sim" 2>/dev/null || true
     PIDS=()
     tshark -r "$TMP/cap.pcapng" -T fields -E separator=/t -Y "tcp.len > 0" \
         -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.payload 2>/dev/null |
-        "$LB" wire "$port" "$TMP/res.ndjson" >"$TMP/wire.txt"
+        "$LB" wire "$port" "$TMP/res.ndjson" >"$TMP/wire.txt" 2>"$TMP/sides.txt"
+    cat "$TMP/sides.txt" >&2
     echo "  poisson:$rate: $(cat "$TMP/wire.txt")" >&2
     local paired ttft itl
     paired=$(sed -E 's/^paired ([0-9]+).*/\1/' "$TMP/wire.txt")

@@ -260,6 +260,7 @@ fn wire(port: u16, results_path: &str) {
     }
     let text = std::fs::read_to_string(results_path).expect("results");
     let (mut ttft, mut itl) = (Vec::new(), Vec::new());
+    let (mut send, mut receive) = (Vec::new(), Vec::new());
     let mut paired = 0;
     for r in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
         if r["kind"] != "result" || r["status"] != "ok" {
@@ -272,6 +273,9 @@ fn wire(port: u16, results_path: &str) {
             continue;
         }
         paired += 1;
+        // Each side on its own (the two clocks may differ by a constant, which cancels in the sum).
+        send.push((*sent as f64 - r["sent_ns"].as_u64().unwrap() as f64) / 1e6);
+        receive.push((r["first_chunk_ns"].as_u64().unwrap() as f64 - events[0] as f64) / 1e6);
         let client_ttft = chunks[0] as f64;
         let wire_ttft = events[0] as f64 - *sent as f64;
         ttft.push((client_ttft - wire_ttft) / 1e6);
@@ -293,4 +297,9 @@ fn wire(port: u16, results_path: &str) {
         )
     };
     println!("paired {paired} | TTFT client-wire ms: {} | ITL client-wire ms: {}", stats(&mut ttft), stats(&mut itl));
+    eprintln!(
+        "    send side (request's last byte on the wire - sent_ns) ms: {}\n    receive side (first_chunk_ns - the event on the wire) ms: {}",
+        stats(&mut send),
+        stats(&mut receive)
+    );
 }

@@ -17,6 +17,7 @@ use hyper::{Method, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use sb_records::{Api, Clock, Message, Request, ResultRecord, Status};
 use serde::ser::{SerializeMap, Serializer};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -287,11 +288,12 @@ impl LoadClient {
         }
     }
 
-    /// Sends `request` on a connection of the pool and returns the response head. `sent_ns` is
-    /// stamped when the request goes to a connection, or starts one being opened for it: a wait
-    /// for a connection to come back under `--max-connections` is before it (client-side
-    /// queueing, counted as send lateness), a connect after it. `connected_ns` is set when the
-    /// connection was opened for this request, after `sent_ns`.
+    /// Sends `request` on a connection of the pool and returns the response head. `sent_ns` ends
+    /// as the time of the request's last write to the socket (what the wire sees): every wait
+    /// before it, for a free connection under `--max-connections` or for a new connection's
+    /// set-up, is the client's own delay, counted as send lateness and kept out of TTFT. Until
+    /// the write it holds the moment the request was handed over (a request that never went
+    /// out keeps that). `connected_ns` is set when the request waited for a new connection.
     async fn send(
         &self,
         mut request: hyper::Request<Full<Bytes>>,
@@ -326,6 +328,16 @@ impl LoadClient {
                 }
             };
             let fresh = conn.connected_ns.take().filter(|&at| at >= *sent_ns);
+            let wrote = conn.wrote_ns.clone();
+            let wrote_before = wrote.load(Ordering::Relaxed);
+            // The request's send time is its last write to the socket (hyper writes it from
+            // the connection's task, later than the hand-over stamped above).
+            let on_the_wire = |sent_ns: &mut u64| {
+                let at = wrote.load(Ordering::Relaxed);
+                if at != wrote_before {
+                    *sent_ns = at;
+                }
+            };
             // An idle connection can be closed by the server just as it is taken (uvicorn closes
             // idle ones after 5 s): a request it never carried goes on another connection.
             if conn.send.ready().await.is_err() {
@@ -334,6 +346,7 @@ impl LoadClient {
             }
             match conn.send.try_send_request(request).await {
                 Ok(response) => {
+                    on_the_wire(sent_ns);
                     *connected_ns = fresh;
                     return Ok((response, conn));
                 }
@@ -344,6 +357,7 @@ impl LoadClient {
                     match unsent {
                         Some(again) if fresh.is_none() => request = again,
                         _ => {
+                            on_the_wire(sent_ns);
                             // A server that refuses a request mid-body (413) and resets the
                             // connection can lose its own answer in the kernel before anyone
                             // reads it.

@@ -18,8 +18,10 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use sb_records::Clock;
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 use tower_service::Service;
 
@@ -36,7 +38,61 @@ pub struct Conn {
     pub send: http1::SendRequest<Full<Bytes>>,
     /// When it finished connecting, until its first request takes it.
     pub connected_ns: Option<u64>,
+    /// When the last write to its socket returned: a request's send time on the wire.
+    pub wrote_ns: Arc<AtomicU64>,
     slot: Slot,
+}
+
+/// The connection's socket, with the time of every write kept: hyper writes a request (head
+/// and body) from the connection's own task, after the request's task has handed it over, so
+/// the request's real send time is the last write before its answer begins.
+struct Stamped<T> {
+    io: T,
+    wrote_ns: Arc<AtomicU64>,
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Stamped<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> Stamped<T> {
+    fn stamp(&self, r: &Poll<std::io::Result<usize>>) {
+        if matches!(r, Poll::Ready(Ok(n)) if *n > 0) {
+            self.wrote_ns.store(Clock::global().now_ns(), Ordering::Relaxed);
+        }
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Stamped<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.stamp(&r);
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.stamp(&r);
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 /// A connection's place under the cap, given back exactly once: when the request holding it
@@ -243,6 +299,8 @@ impl Pool {
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| crate::client::error_chain(&*e))?;
         let io = connector.call(self.target.clone()).await.map_err(|e| crate::client::error_chain(&*e))?;
+        let wrote_ns = Arc::new(AtomicU64::new(0));
+        let io = Stamped { io, wrote_ns: wrote_ns.clone() };
         let (send, connection) =
             http1::Builder::new().handshake::<_, Full<Bytes>>(io).await.map_err(|e| crate::client::error_chain(&e))?;
         let connected_ns = Clock::global().now_ns();
@@ -257,6 +315,6 @@ impl Pool {
         self.stats.opened.fetch_add(1, Ordering::Relaxed);
         let open = self.lock().open as u64;
         self.stats.peak_open.fetch_max(open, Ordering::Relaxed);
-        Ok(Conn { send, connected_ns: Some(connected_ns), slot })
+        Ok(Conn { send, connected_ns: Some(connected_ns), wrote_ns, slot })
     }
 }

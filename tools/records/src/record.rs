@@ -199,12 +199,14 @@ pub struct ResultRecord {
     /// When the arrival process meant the request to be sent. Latency measured from here is free
     /// of coordinated omission: a generator that falls behind shows it in this latency.
     pub scheduled_ns: u64,
-    /// When the request was handed to a connection, or a connection began opening for it
-    /// (after any client-side wait, including one for a free connection under the cap).
+    /// When the request's last byte was written to its connection's socket (what the wire sees
+    /// as its send), after every client-side wait: for a concurrency slot, for a free connection
+    /// under the cap, for a new connection's set-up. A request that never went out has the
+    /// moment it was handed to the connection pool.
     pub sent_ns: u64,
-    /// When the new connection this request went out on finished connecting (TCP, and TLS for
-    /// https); absent when it went out on an open one. `connected_ns - sent_ns` is the set-up
-    /// inside its latency.
+    /// When the new connection this request waited for finished connecting (TCP, and TLS for
+    /// https); absent when it went out on an open one. The set-up is in its send lateness, not
+    /// in its TTFT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected_ns: Option<u64>,
     /// Response headers received.
