@@ -3,7 +3,13 @@
 //! to, a shared-prefix group's name).
 
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    fnv1a_seeded(0, bytes)
+}
+
+/// FNV-1a from the offset basis XORed with `seed`: two seeds give two independent 64-bit
+/// hashes of the same bytes (a 128-bit id from two).
+pub fn fnv1a_seeded(seed: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64 ^ seed, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]

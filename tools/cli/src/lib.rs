@@ -11,6 +11,6 @@ pub mod text;
 pub mod tokenizer_file;
 
 pub use duration::{parse_duration, parse_positive_duration};
-pub use hash::fnv1a;
+pub use hash::{fnv1a, fnv1a_seeded};
 pub use header::parse_header;
 pub use text::{printable, redact_url};

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
-use crate::schedule::Phase;
+use crate::phase::Phase;
 
 /// Below this the tokio timer is too coarse.
 const TOKIO_MARGIN: Duration = Duration::from_micros(2500);

@@ -7,6 +7,7 @@ mod client;
 mod input;
 mod limits;
 mod output;
+mod phase;
 mod pool;
 mod probe;
 mod progress;

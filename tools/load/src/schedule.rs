@@ -121,15 +121,7 @@ pub struct Labels {
     pub tags: BTreeMap<String, String>,
 }
 
-/// Where the run is in its shutdown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    Running,
-    /// Send nothing new; let requests in flight finish.
-    StopSending,
-    /// Cancel requests in flight (recorded as `cancelled`).
-    Cancel,
-}
+pub use crate::phase::Phase;
 
 /// Live counters, read by the progress line.
 #[derive(Default)]

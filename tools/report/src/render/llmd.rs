@@ -27,20 +27,9 @@ const COMPONENT_SCHEMA: &str = "0.0.1";
 
 /// `2026-12-01T21:00:00.123Z` of an epoch-ns time (RFC 3339, the schema's `date-time`).
 pub fn iso_time(epoch_ns: u64) -> String {
-    let secs = epoch_ns / 1_000_000_000;
     let millis = (epoch_ns % 1_000_000_000) / 1_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let (y, m, d, hh, mm, ss) = sb_cli::civil::utc((epoch_ns / 1_000_000_000) as i64);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")
 }
 
 /// ISO 8601 duration in seconds, as llm-d's harness scripts write `LLMDBENCH_HARNESS_DELTA`.
@@ -50,18 +39,9 @@ pub fn iso_duration(seconds: f64) -> String {
     format!("PT{s}S")
 }
 
-/// FNV-1a, 64 bit: stable ids without a hashing dependency.
-fn fnv(seed: u64, bytes: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 /// 32 hex digits (the length of llm-d's ids) of `text`.
 pub fn hex_id(text: &str) -> String {
+    let fnv = sb_cli::fnv1a_seeded;
     format!("{:016x}{:016x}", fnv(0, text.as_bytes()), fnv(0x9e37_79b9_7f4a_7c15, text.as_bytes()))
 }
 
