@@ -9,7 +9,7 @@ use crate::plan::Plan;
 use crate::{gpus, loadgen, models};
 use anyhow::Result;
 use sb_records::{PlanPoint, RecordWriter};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::io::Write;
 
 /// Every document of the run, in apply order: PVC, then per point Deployment, Service, monitor, Job.
@@ -47,19 +47,20 @@ pub fn write_yaml(out: &mut impl Write, docs: &[Doc]) -> std::io::Result<()> {
 pub fn plan_records(plan: &Plan, opts: &DeployOptions) -> Vec<PlanPoint> {
     plan.points
         .iter()
-        .map(|p| {
-            let mut extra = Map::new();
-            extra.insert("model".into(), json!(plan.model_id));
-            extra.insert("served_model_name".into(), json!(plan.served_name));
-            extra.insert("vllm_version".into(), json!(plan.version.tag));
-            extra.insert("namespace".into(), json!(opts.namespace));
-            extra.insert("name".into(), json!(p.object_name));
-            extra.insert("url".into(), json!(format!("http://{}.{}.svc:{PORT}", p.object_name, opts.namespace)));
-            extra.insert("gpu".into(), json!(plan.gpu.key));
-            extra.insert("gpus".into(), json!(p.gpus));
-            extra.insert("engine_args".into(), json!(p.engine_args));
-            extra.insert("fit".into(), p.fit.as_ref().map(|f| f.to_json()).unwrap_or(Value::Null));
-            PlanPoint { point: p.name.clone(), params: p.swept.clone(), extra }
+        .map(|p| PlanPoint {
+            point: p.name.clone(),
+            params: p.swept.clone(),
+            model: Some(plan.model_id.clone()),
+            served_model_name: Some(plan.served_name.clone()),
+            vllm_version: Some(plan.version.tag.clone()),
+            namespace: Some(opts.namespace.clone()),
+            name: Some(p.object_name.clone()),
+            url: Some(format!("http://{}.{}.svc:{PORT}", p.object_name, opts.namespace)),
+            gpu: Some(plan.gpu.key.clone()),
+            gpus: Some(p.gpus),
+            engine_args: p.engine_args.clone(),
+            fit: Some(p.fit.as_ref().map(|f| f.to_json()).unwrap_or(Value::Null)),
+            extra: Map::new(),
         })
         .collect()
 }

@@ -135,9 +135,13 @@ fn plan_is_a_stream_of_plan_records() {
     assert_eq!(points[0].point, "p01");
     assert_eq!(points[3].params["max-num-seqs"], 256);
     assert_eq!(points[3].params["block-size"], 16);
-    assert_eq!(points[3].extra["name"], "vllm-qwen3-8b-p04");
-    assert_eq!(points[3].extra["url"], "http://vllm-qwen3-8b-p04.default.svc:8000");
-    assert_eq!(points[3].extra["fit"]["fits"], true);
+    let p = &points[3];
+    assert_eq!(p.name.as_deref(), Some("vllm-qwen3-8b-p04"));
+    assert_eq!(p.url.as_deref(), Some("http://vllm-qwen3-8b-p04.default.svc:8000"));
+    assert_eq!((p.model.as_deref(), p.gpus), (Some("Qwen/Qwen3-8B"), Some(1)));
+    assert!(p.engine_args.windows(2).any(|w| w == ["--max-num-seqs", "256"]), "{:?}", p.engine_args);
+    assert_eq!(p.fit.as_ref().unwrap()["fits"], true);
+    assert!(p.extra.is_empty(), "every field the plan writes is typed: {:?}", p.extra);
     // The same point alone renders the same objects as inside the full sweep.
     let all =
         run(&["render", "-m", "Qwen/Qwen3-8B", "--sweep", "max-num-seqs=128,256", "--sweep", "block-size=16,32,64"]);

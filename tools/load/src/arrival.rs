@@ -119,6 +119,26 @@ impl Stage {
     }
 }
 
+impl Stage {
+    /// The stage as data, for the run record (`load.arrival`).
+    pub fn arrival(&self) -> sb_records::Arrival {
+        let (process, rate_rps, burstiness, speed) = match self.process {
+            Process::Burst => ("inf", None, None, None),
+            Process::Constant { rate_per_s } => ("constant", Some(rate_per_s), None, None),
+            Process::Poisson { rate_per_s } => ("poisson", Some(rate_per_s), Some(1.0), None),
+            Process::Gamma { rate_per_s, burstiness } => ("gamma", Some(rate_per_s), Some(burstiness), None),
+            Process::Trace { speed } => ("trace", None, None, Some(speed)),
+        };
+        sb_records::Arrival {
+            process: process.into(),
+            rate_rps,
+            burstiness,
+            speed,
+            duration_s: self.duration.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.duration {

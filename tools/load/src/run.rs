@@ -7,8 +7,7 @@ use crate::progress::{Expected, Progress};
 use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Pacing, Phase, Plan, Warmup};
 use crate::tokens::ClientTokenizer;
 use anyhow::{Context, Result};
-use sb_records::{Clock, Input, RunRecord};
-use serde_json::{json, Map, Value};
+use sb_records::{Clock, Input, Lateness, RunConnections, RunFields, RunLoad, RunRecord, RunRequests, RunWarmup};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -89,7 +88,7 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
         tokio::runtime::Builder::new_multi_thread().worker_threads(opts.threads).enable_all().build()
     }
     .context("starting the async runtime")?;
-    let settings = settings_json(&opts);
+    let settings = settings(&opts);
     // `--rate inf` alone promises no schedule (everything is due at once), so how long the
     // dispatch of a large stream takes is not lag; vLLM `bench serve` and sb-report agree.
     let pacing = opts.plan.pacing();
@@ -159,35 +158,28 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
             );
         }
     }
-    let mut record = run_record(&run_id, &url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
-    let x = &mut record.extra;
-    x.insert("loop".into(), json!(pacing.name()));
+    let without_done = crate::client::STREAMS_WITHOUT_DONE.load(Ordering::Relaxed);
+    let mut fields = run_fields(&url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
+    fields.pacing = Some(pacing.name().into());
     match pacing {
-        Pacing::Burst => {
-            x.insert("lag_check".into(), json!("skipped: --rate inf has no schedule to keep"));
-        }
+        Pacing::Burst => fields.lag_check = Some("skipped: --rate inf has no schedule to keep".into()),
         Pacing::Closed => {
-            x.insert(
-                "lag_check".into(),
-                json!(format!(
-                    "closed loop: lateness is from the slot freeing to the send; it fails only with p99 over --max-lag and slots idle over {}% of the time",
-                    CLOSED_LOOP_MAX_IDLE * 100.0
-                )),
-            );
-            x.insert("slot_idle_fraction".into(), json!(stats.slot_idle_fraction.map(|f| (f * 1e6).round() / 1e6)));
+            fields.lag_check = Some(format!(
+                "closed loop: lateness is from the slot freeing to the send; it fails only with p99 over --max-lag and slots idle over {}% of the time",
+                CLOSED_LOOP_MAX_IDLE * 100.0
+            ));
+            fields.slot_idle_fraction = stats.slot_idle_fraction.map(|f| (f * 1e6).round() / 1e6);
         }
         Pacing::Open => {}
     }
-    let without_done = crate::client::STREAMS_WITHOUT_DONE.load(Ordering::Relaxed);
-    if without_done > 0 {
-        x.insert("streams_without_done".into(), json!(without_done));
-    }
-    x.insert("command".into(), json!(opts.command));
-    x.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-    x.insert("git_commit".into(), json!(option_env!("SB_GIT_COMMIT").filter(|c| !c.is_empty())));
-    x.insert("host".into(), json!(crate::limits::hostname()));
-    x.insert("server_version".into(), json!(server_version));
-    x.insert("connections".into(), connections_json(&pool, preconnected));
+    fields.streams_without_done = (without_done > 0).then_some(without_done);
+    fields.command = Some(opts.command);
+    fields.version = Some(env!("CARGO_PKG_VERSION").into());
+    fields.git_commit = option_env!("SB_GIT_COMMIT").filter(|c| !c.is_empty()).map(str::to_string);
+    fields.host = crate::limits::hostname();
+    fields.server_version = server_version;
+    fields.connections = Some(connections(&pool, preconnected));
+    let record = run_record(&run_id, &tally, &report, &fields);
     if tally.write_error.is_none() {
         if let Err(e) = out.write(&record) {
             if !sb_records::ndjson::is_broken_pipe(&e) {
@@ -208,16 +200,16 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
 }
 
 /// The run record's `connections`: how the run used its connections.
-fn connections_json(pool: &crate::pool::Pool, preconnected: usize) -> Value {
+fn connections(pool: &crate::pool::Pool, preconnected: usize) -> RunConnections {
     let s = &pool.stats;
-    json!({
-        "max": pool.max(),
-        "preconnected": preconnected,
-        "opened": s.opened.load(Ordering::Relaxed),
-        "peak_open": s.peak_open.load(Ordering::Relaxed),
-        "connect_failures": s.connect_failures.load(Ordering::Relaxed),
-        "waited_at_cap": s.waited_at_cap.load(Ordering::Relaxed),
-    })
+    RunConnections {
+        max: pool.max() as u64,
+        preconnected: preconnected as u64,
+        opened: s.opened.load(Ordering::Relaxed),
+        peak_open: s.peak_open.load(Ordering::Relaxed),
+        connect_failures: s.connect_failures.load(Ordering::Relaxed),
+        waited_at_cap: s.waited_at_cap.load(Ordering::Relaxed),
+    }
 }
 
 async fn watch_signals(
@@ -255,7 +247,7 @@ async fn watch_signals(
 struct RunStats {
     scheduled_rate_rps: Option<f64>,
     achieved_rate_rps: Option<f64>,
-    lateness_ms: Option<Map<String, Value>>,
+    lateness_ms: Option<Lateness>,
     p99_lateness_ms: f64,
     /// Share of the measured requests' slot time spent waiting for the send (closed loop).
     slot_idle_fraction: Option<f64>,
@@ -268,14 +260,14 @@ impl RunStats {
             |first: u64, last: u64| (n > 1 && last > first).then(|| (n - 1) as f64 / ((last - first) as f64 / 1e9));
         let h = &t.lateness_us;
         let ms = |us: u64| round3(us as f64 / 1000.0);
-        let lateness_ms = (n > 0).then(|| {
-            let mut m = Map::new();
-            m.insert("mean".into(), json!(round3(h.mean() / 1000.0)));
-            for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
-                m.insert(name.into(), json!(ms(h.value_at_quantile(q))));
-            }
-            m.insert("max".into(), json!(ms(h.max())));
-            m
+        let q = |q: f64| ms(h.value_at_quantile(q));
+        let lateness_ms = (n > 0).then(|| Lateness {
+            mean: round3(h.mean() / 1000.0),
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            max: ms(h.max()),
         });
         RunStats {
             scheduled_rate_rps: rate(t.first_scheduled_ns, t.last_scheduled_ns),
@@ -369,91 +361,88 @@ async fn preconnect_pool(client: &LoadClient, n: usize) -> usize {
     opened
 }
 
-fn settings_json(o: &RunOptions) -> Value {
+fn settings(o: &RunOptions) -> RunLoad {
     let p = &o.plan;
-    json!({
-        "stages": p.stages.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        "concurrency": p.concurrency,
-        "seed": p.seed,
-        "max_requests": p.max_requests,
-        "duration_s": p.duration.map(|d| d.as_secs_f64()),
-        "warmup": match p.warmup {
-            Warmup::None => Value::Null,
-            Warmup::Requests(n) => json!({"requests": n}),
-            Warmup::Time(d) => json!({"seconds": d.as_secs_f64()}),
+    RunLoad {
+        stages: p.stages.iter().map(|s| s.to_string()).collect(),
+        arrival: p.stages.iter().map(|s| s.arrival()).collect(),
+        concurrency: p.concurrency.map(|c| c as u64),
+        seed: Some(p.seed),
+        max_requests: p.max_requests,
+        duration_s: p.duration.map(|d| d.as_secs_f64()),
+        warmup: match p.warmup {
+            Warmup::None => None,
+            Warmup::Requests(n) => Some(RunWarmup::Requests { requests: n }),
+            Warmup::Time(d) => Some(RunWarmup::Time { seconds: d.as_secs_f64() }),
         },
-        "shard": p.shard.map(|s| s.label()),
-        "timeout_s": p.timeout.as_secs_f64(),
-        "spin": o.spin,
-        "stream": o.client.stream,
-        "include_usage": o.client.include_usage,
-        "tokenizer": o.tokenizer,
-        "max_connections": o.client.max_connections,
-    })
+        shard: p.shard.map(|s| s.label()),
+        timeout_s: Some(p.timeout.as_secs_f64()),
+        spin: Some(o.spin),
+        stream: Some(o.client.stream),
+        include_usage: Some(o.client.include_usage),
+        tokenizer: o.tokenizer.clone(),
+        max_connections: Some(o.client.max_connections as u64),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_record(
-    run: &str,
+/// The generator's account of the run: its settings, counts, rates, lateness and verdict.
+fn run_fields(
     (url, model): &(String, String),
-    settings: Value,
+    load: RunLoad,
     t: &Tally,
     r: &DispatchReport,
     s: &RunStats,
     verdict: &Verdict,
     max_lag_ms: f64,
-) -> RunRecord {
-    let target_rate = settings["stages"]
-        .as_array()
-        .filter(|a| a.len() == 1)
-        .and_then(|a| a[0].as_str())
-        .and_then(|spec| crate::arrival::Process::parse(spec).ok())
-        .and_then(|p| p.rate_per_s());
-    let mut extra = Map::new();
-    extra.insert("tool".into(), json!(format!("sb-load {}", env!("CARGO_PKG_VERSION"))));
-    extra.insert("url".into(), json!(url));
-    extra.insert("model".into(), json!(model));
-    extra.insert("load".into(), settings);
-    extra.insert(
-        "requests".into(),
-        json!({
-            "read": r.read,
-            "other_shards": r.other_shards,
-            "not_sent": r.not_sent,
-            "results": t.results,
-            "warmup": t.warmup,
-            "failed": t.failed(),
-            "by_status": t.by_status,
-        }),
-    );
-    extra.insert("target_rate_rps".into(), json!(target_rate));
-    extra.insert("scheduled_rate_rps".into(), json!(s.scheduled_rate_rps.map(round3)));
-    extra.insert("achieved_rate_rps".into(), json!(s.achieved_rate_rps.map(round3)));
+) -> RunFields {
+    // A single stage at a rate has a nominal rate (vLLM's "request rate configured").
+    let target_rate_rps = match load.arrival.as_slice() {
+        [one] => one.rate_rps,
+        _ => None,
+    };
     let ratio = match (s.achieved_rate_rps, s.scheduled_rate_rps) {
         (Some(a), Some(b)) if b > 0.0 => Some(round3(a / b)),
         _ => None,
     };
-    extra.insert("achieved_ratio".into(), json!(ratio));
-    extra.insert("send_lateness_ms".into(), json!(s.lateness_ms));
-    extra.insert("max_lag_ms".into(), json!(max_lag_ms));
-    if t.exceeded_max_tokens > 0 {
-        extra.insert("exceeded_max_tokens".into(), json!(t.exceeded_max_tokens));
+    RunFields {
+        tool: Some(format!("sb-load {}", env!("CARGO_PKG_VERSION"))),
+        url: Some(url.clone()),
+        model: Some(model.clone()),
+        load: Some(load),
+        requests: Some(RunRequests {
+            read: r.read,
+            other_shards: r.other_shards,
+            not_sent: r.not_sent,
+            results: t.results,
+            warmup: t.warmup,
+            failed: t.failed(),
+            by_status: t.by_status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }),
+        target_rate_rps,
+        scheduled_rate_rps: s.scheduled_rate_rps.map(round3),
+        achieved_rate_rps: s.achieved_rate_rps.map(round3),
+        achieved_ratio: ratio,
+        send_lateness_ms: s.lateness_ms.clone(),
+        max_lag_ms: Some(max_lag_ms),
+        exceeded_max_tokens: (t.exceeded_max_tokens > 0).then_some(t.exceeded_max_tokens),
+        token_count_mismatches: (t.token_count_mismatches > 0).then_some(t.token_count_mismatches),
+        verdict: Some(verdict.name().into()),
+        reasons: match verdict {
+            Verdict::Failed(reasons) => Some(reasons.clone()),
+            _ => None,
+        },
+        input_error: match verdict {
+            Verdict::InputError(e) => Some(e.clone()),
+            _ => None,
+        },
+        ..Default::default()
     }
-    if t.token_count_mismatches > 0 {
-        extra.insert("token_count_mismatches".into(), json!(t.token_count_mismatches));
-    }
-    extra.insert("verdict".into(), json!(verdict.name()));
-    match verdict {
-        Verdict::Failed(reasons) => {
-            extra.insert("reasons".into(), json!(reasons));
-        }
-        Verdict::InputError(e) => {
-            extra.insert("input_error".into(), json!(e));
-        }
-        _ => {}
-    }
+}
+
+fn run_record(run: &str, t: &Tally, r: &DispatchReport, fields: &RunFields) -> RunRecord {
     let ended_ns = t.last_done_ns.max(r.start_ns).max(if r.start_ns == 0 { Clock::global().now_ns() } else { 0 });
-    RunRecord { run: run.to_string(), started_ns: if r.start_ns > 0 { r.start_ns } else { ended_ns }, ended_ns, extra }
+    let started_ns = if r.start_ns > 0 { r.start_ns } else { ended_ns };
+    RunRecord::new(run.to_string(), started_ns, ended_ns, fields)
 }
 
 fn one_line(t: &Tally, s: &RunStats, r: &DispatchReport, v: &Verdict) -> String {
@@ -468,7 +457,7 @@ fn one_line(t: &Tally, s: &RunStats, r: &DispatchReport, v: &Verdict) -> String 
     }
     line += &format!(", {} failed", t.failed());
     if let Some(l) = &s.lateness_ms {
-        line += &format!(", send lateness p50 {} ms p99 {} ms max {} ms", l["p50"], l["p99"], l["max"]);
+        line += &format!(", send lateness p50 {} ms p99 {} ms max {} ms", l.p50, l.p99, l.max);
     }
     if r.not_sent > 0 {
         line += &format!(", {} read but not sent", r.not_sent);

@@ -365,6 +365,223 @@ impl Kind for RunRecord {
     }
 }
 
+impl RunRecord {
+    /// A run record with the generator's account of the run.
+    pub fn new(run: String, started_ns: u64, ended_ns: u64, fields: &RunFields) -> RunRecord {
+        let extra = match serde_json::to_value(fields) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        RunRecord { run, started_ns, ended_ns, extra }
+    }
+
+    /// The fields sb-load writes, typed. Liberal: a field that is missing or of another type
+    /// (another writer's record) is `None` here, and stays readable in `extra`.
+    pub fn fields(&self) -> RunFields {
+        RunFields::deserialize(Value::Object(self.extra.clone())).unwrap_or_default()
+    }
+}
+
+/// What sb-load says of a run beyond `run`, `started_ns` and `ended_ns` (docs/load.md, "The run
+/// record"). Every field is optional on reading.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunFields {
+    /// `sb-load 0.1.0`.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The server's URL, any password masked.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// How the run was asked to go.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub load: Option<RunLoad>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub requests: Option<RunRequests>,
+    /// The nominal rate of a single-stage run at a rate.
+    #[serde(default, deserialize_with = "liberal")]
+    pub target_rate_rps: Option<f64>,
+    /// `(n-1) / (last - first scheduled_ns)` of the measured requests.
+    #[serde(default, deserialize_with = "liberal")]
+    pub scheduled_rate_rps: Option<f64>,
+    /// `(n-1) / (last - first sent_ns)`.
+    #[serde(default, deserialize_with = "liberal")]
+    pub achieved_rate_rps: Option<f64>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub achieved_ratio: Option<f64>,
+    /// `sent_ns - scheduled_ns` of the measured requests.
+    #[serde(default, deserialize_with = "liberal")]
+    pub send_lateness_ms: Option<Lateness>,
+    /// The lateness threshold in force.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub max_lag_ms: Option<f64>,
+    /// Requests whose usage showed more tokens than asked for (only when non-zero).
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub exceeded_max_tokens: Option<u64>,
+    /// Requests whose server and client token counts differ (only when non-zero).
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub token_count_mismatches: Option<u64>,
+    /// `ok`, `failed`, `interrupted` or `input_error`.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Why the run failed.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
+    /// How the sends were paced: `open`, `closed` or `burst`.
+    #[serde(rename = "loop", default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<String>,
+    /// How lateness was judged, for closed loops and bursts.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub lag_check: Option<String>,
+    /// Closed loop: the share of slot time spent waiting for the generator.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub slot_idle_fraction: Option<f64>,
+    /// Streams that ended after a finish_reason without `[DONE]` (only when non-zero).
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub streams_without_done: Option<u64>,
+    /// The command line, secrets masked.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub git_commit: Option<String>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub host: Option<String>,
+    /// The server's version (vLLM's `GET /version`).
+    #[serde(default, deserialize_with = "liberal")]
+    pub server_version: Option<String>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub connections: Option<RunConnections>,
+}
+
+/// The run's load settings (`load` of the run record).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunLoad {
+    /// The stages as sb-load's flags spell them (`poisson:20@30s`), for people.
+    #[serde(default, deserialize_with = "liberal")]
+    pub stages: Vec<String>,
+    /// The same stages as data: what each stage's arrival process is.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Vec::is_empty")]
+    pub arrival: Vec<Arrival>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub concurrency: Option<u64>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub seed: Option<u64>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub max_requests: Option<u64>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub duration_s: Option<f64>,
+    /// `{"requests": N}` or `{"seconds": S}`.
+    #[serde(default, deserialize_with = "liberal")]
+    pub warmup: Option<RunWarmup>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub shard: Option<String>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub timeout_s: Option<f64>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub spin: Option<bool>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub stream: Option<bool>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub include_usage: Option<bool>,
+    #[serde(default, deserialize_with = "liberal")]
+    pub tokenizer: Option<String>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
+}
+
+/// One stage's arrival process, as data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Arrival {
+    /// `inf` (all at once), `constant`, `poisson`, `gamma` or `trace`.
+    pub process: String,
+    /// Requests per second (every process but `inf` and `trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_rps: Option<f64>,
+    /// The gamma shape (1 for Poisson, as vLLM's `--burstiness`); for `poisson` 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burstiness: Option<f64>,
+    /// A trace's replay speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    /// How long the stage lasts (the last may be open-ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+}
+
+/// Warm-up: the first N requests, or the requests scheduled in the first S seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunWarmup {
+    Requests { requests: u64 },
+    Time { seconds: f64 },
+}
+
+/// Requests of a run by what became of them (`requests` of the run record).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRequests {
+    /// Taken from the input (all shards).
+    #[serde(default)]
+    pub read: u64,
+    #[serde(default)]
+    pub other_shards: u64,
+    /// Read but not sent (the run stopped).
+    #[serde(default)]
+    pub not_sent: u64,
+    #[serde(default)]
+    pub results: u64,
+    #[serde(default)]
+    pub warmup: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub by_status: BTreeMap<String, u64>,
+}
+
+/// Send lateness percentiles, ms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lateness {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+/// How the run used its connections (`connections` of the run record).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunConnections {
+    /// `--max-connections`.
+    #[serde(default)]
+    pub max: u64,
+    /// Open before the first request.
+    #[serde(default)]
+    pub preconnected: u64,
+    /// All the run opened.
+    #[serde(default)]
+    pub opened: u64,
+    #[serde(default)]
+    pub peak_open: u64,
+    #[serde(default)]
+    pub connect_failures: u64,
+    /// Requests that found every connection the cap allows busy and waited for one.
+    #[serde(default)]
+    pub waited_at_cap: u64,
+}
+
+/// A field of another shape than ours reads as its default (another writer's record), not as
+/// an error that loses the whole record.
+fn liberal<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(T::deserialize(v).unwrap_or_default())
+}
+
 /// A summary written by `sb-report --format json`: every metric with the name of its formula in
 /// `docs/metrics.md`. The layout of `metrics` belongs to `sb-report` and its doc.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -388,8 +605,34 @@ impl Kind for Summary {
 pub struct PlanPoint {
     /// Short stable name of the point, used in resource names and `--group-by`.
     pub point: String,
-    /// The swept parameters of this point.
+    /// The swept parameters of this point (canonical flag names, typed values): open by nature.
     pub params: Map<String, Value>,
+    /// The model (Hugging Face id) and the name it is served under.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub served_model_name: Option<String>,
+    /// vLLM's version (the image tag without its `v`).
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub vllm_version: Option<String>,
+    /// Where the point's server runs: its namespace, object name and in-cluster URL.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The GPU kind (`h100-80gb`) and how many the server takes.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// vLLM's arguments after the model.
+    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Vec::is_empty")]
+    pub engine_args: Vec<String>,
+    /// The fit check's figures (`docs/deploy.md`, "The fit check"); null when it was not made.
+    #[serde(default)]
+    pub fit: Option<Value>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -52,7 +52,7 @@ fn every_field_of_every_kind_is_described_in_docs_records_md() {
         ("request", &["Request"]),
         ("result", &["ResultRecord", "Usage"]),
         ("sample", &["Sample", "Window"]),
-        ("run", &["RunRecord"]),
+        ("run", &["RunRecord", "RunFields", "RunLoad", "Arrival", "RunRequests", "Lateness", "RunConnections"]),
         ("plan", &["PlanPoint"]),
         ("sweep", &["SweepRecord", "SweepPoint", "SweepBracket"]),
     ];

@@ -2,9 +2,10 @@
 //! was the schedule kept? A run whose generator fell behind measured the client, not the server,
 //! so the report says so loudly instead of printing confident numbers.
 //!
-//! sb-load's run record carries `run`, `started_ns`, `ended_ns` and further fields documented in
-//! docs/load.md. We read the ones below by name (several spellings, since the record is
-//! extended over time), print every other scalar field as it is, and never fail on a missing one.
+//! sb-load's run record carries `run`, `started_ns`, `ended_ns` and the fields of
+//! [`sb_records::RunFields`] (docs/load.md), read here through that type. Run records of other
+//! writers are read too: where a typed field is missing, the spellings they use are looked up by
+//! name; every other scalar field is printed as it is, and a missing one never fails.
 
 use sb_records::RunRecord;
 use serde_json::{Map, Value};
@@ -86,23 +87,25 @@ pub enum Pacing {
 
 /// sb-load's `loop` field; for records written before it, read from the stages and the
 /// concurrency cap (`inf` alone is a burst, `inf` with a cap a closed loop).
-pub fn pacing(r: &RunRecord) -> Pacing {
-    match r.extra.get("loop").and_then(Value::as_str) {
+fn pacing_of(r: &RunRecord, f: &sb_records::RunFields) -> Pacing {
+    match f.pacing.as_deref() {
         Some("open") => return Pacing::Open,
         Some("closed") => return Pacing::Closed,
         Some("burst") => return Pacing::Burst,
         _ => {}
     }
     let x = &r.extra;
-    if x.get("lag_check").and_then(Value::as_str).is_some_and(|s| s.starts_with("skipped")) {
+    if f.lag_check.as_deref().is_some_and(|s| s.starts_with("skipped")) {
         return Pacing::Burst;
     }
-    let stages: Vec<&str> = match lookup(x, "load.stages") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+    let load = f.load.clone().unwrap_or_default();
+    let stages = &load.stages;
+    let all_inf = if load.arrival.is_empty() {
+        !stages.is_empty() && stages.iter().all(|s| s.split('@').next() == Some("inf"))
+    } else {
+        load.arrival.iter().all(|a| a.process == "inf")
     };
-    let all_inf = !stages.is_empty() && stages.iter().all(|s| s.split('@').next() == Some("inf"));
-    let capped = lookup(x, "load.concurrency").and_then(Value::as_u64).is_some();
+    let capped = load.concurrency.is_some();
     let has_target = num(x, TARGET).is_some_and(|t| t.is_finite() && t > 0.0);
     match (all_inf, capped) {
         (true, true) => Pacing::Closed,
@@ -119,6 +122,11 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
     let (mut stage_specs, mut stages_agree) = (None::<Vec<String>>, true);
     for r in records {
         let x = &r.extra;
+        let f = r.fields();
+        let load = f.load.clone().unwrap_or_default();
+        let lateness = |pick: fn(&sb_records::Lateness) -> f64, paths: &[&str]| {
+            f.send_lateness_ms.as_ref().map(pick).or_else(|| num(x, paths))
+        };
         let shard = shard_of(r);
         let name = match shard {
             Some(shard) => format!("{} shard {shard}", r.run),
@@ -129,29 +137,33 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
         }
         info.started_ns = Some(info.started_ns.map_or(r.started_ns, |s| s.min(r.started_ns)));
         info.ended_ns = Some(info.ended_ns.map_or(r.ended_ns, |e| e.max(r.ended_ns)));
-        let target = num(x, TARGET).filter(|t| t.is_finite() && *t > 0.0);
-        let scheduled = num(x, SCHEDULED).filter(|t| t.is_finite() && *t > 0.0);
-        let achieved = num(x, ACHIEVED);
+        let target = f.target_rate_rps.or_else(|| num(x, TARGET)).filter(|t| t.is_finite() && *t > 0.0);
+        let scheduled = f.scheduled_rate_rps.or_else(|| num(x, SCHEDULED)).filter(|t| t.is_finite() && *t > 0.0);
+        let achieved = f.achieved_rate_rps.or_else(|| num(x, ACHIEVED));
         // Shards split one schedule: each records the whole schedule's target rate, its own
         // achieved rate (they add up) and its own lateness (the worst counts).
         worst(&mut info.target_rate, target);
         add(&mut info.achieved_rate, achieved);
-        worst(&mut info.lateness_p50_ms, num(x, P50));
-        let p99 = num(x, P99);
+        worst(&mut info.lateness_p50_ms, lateness(|l| l.p50, P50));
+        let p99 = lateness(|l| l.p99, P99);
         worst(&mut info.lateness_p99_ms, p99);
-        worst(&mut info.lateness_max_ms, num(x, MAX));
-        if let Some(c) = lookup(x, "load.concurrency").or_else(|| x.get("max_concurrency")).and_then(Value::as_u64) {
+        worst(&mut info.lateness_max_ms, lateness(|l| l.max, MAX));
+        if let Some(c) = load.concurrency.or_else(|| x.get("max_concurrency").and_then(Value::as_u64)) {
             info.max_concurrency = Some(info.max_concurrency.unwrap_or(0) + c);
         }
-        if let Some(Value::Array(stages)) = lookup(x, "load.stages") {
-            let specs: Vec<String> = stages.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+        if !load.stages.is_empty() {
             match &stage_specs {
-                None => stage_specs = Some(specs),
-                Some(seen) if *seen != specs => stages_agree = false,
+                None => stage_specs = Some(load.stages.clone()),
+                Some(seen) if *seen != load.stages => stages_agree = false,
                 _ => {}
             }
-            // One burstiness for the run when every stage has the same.
-            let all: Vec<Option<f64>> = stages.iter().map(|s| s.as_str().and_then(burstiness)).collect();
+            // One burstiness for the run when every stage has the same: from the arrival
+            // processes as data, or for records written before them, from the stage specs.
+            let all: Vec<Option<f64>> = if load.arrival.is_empty() {
+                load.stages.iter().map(|s| burstiness(s)).collect()
+            } else {
+                load.arrival.iter().map(|a| a.burstiness).collect()
+            };
             if let Some(first) = all.first() {
                 if all.iter().all(|b| b == first) {
                     info.burstiness = *first;
@@ -159,7 +171,7 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
             }
         }
         if info.tokenizer.is_none() {
-            info.tokenizer = lookup(x, "load.tokenizer").and_then(Value::as_str).map(str::to_string);
+            info.tokenizer = load.tokenizer.clone();
         }
 
         let says = |k: &str| x.get(k).and_then(Value::as_bool);
@@ -172,8 +184,8 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
                 info.problems.push(format!("{name}: {text}"));
             }
         }
-        let limit = max_lag_ms.or_else(|| num(x, &["max_lag_ms"])).unwrap_or(DEFAULT_MAX_LAG_MS);
-        match pacing(r) {
+        let limit = max_lag_ms.or(f.max_lag_ms).unwrap_or(DEFAULT_MAX_LAG_MS);
+        match pacing_of(r, &f) {
             // An open loop (a rate, a trace, stages) promised each request its instant.
             Pacing::Open => {
                 let want = scheduled.or(target).unwrap_or(0.0);
@@ -191,7 +203,7 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
             // A closed loop has no rate to keep; its lateness (slot freed -> send) matters only
             // when it kept the slots idle a material share of the time (docs/load.md).
             Pacing::Closed => {
-                let idle = num(x, &["slot_idle_fraction"]);
+                let idle = f.slot_idle_fraction;
                 if let (Some(p), Some(idle)) = (p99, idle) {
                     if p > limit && idle > CLOSED_LOOP_MAX_IDLE {
                         info.problems.push(format!(
@@ -204,13 +216,10 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
             // `--rate inf` alone: everything is due at once; there is no schedule to keep.
             Pacing::Burst => {}
         }
-        match x.get("verdict").and_then(Value::as_str) {
+        match f.verdict.as_deref() {
             None | Some("ok") => {}
             Some(v) => {
-                let reasons: Vec<String> = match x.get("reasons") {
-                    Some(Value::Array(a)) => a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect(),
-                    _ => Vec::new(),
-                };
+                let reasons = f.reasons.clone().unwrap_or_default();
                 if reasons.is_empty() {
                     info.notes.push(format!("{name}: sb-load's verdict: {v}"));
                 }
