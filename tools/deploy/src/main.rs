@@ -142,12 +142,6 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::DoesNotFit) => ExitCode::from(1),
-        Err(err) => {
-            if err.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("sb-deploy: {err:#}");
-            ExitCode::from(2)
-        }
+        Err(err) => sb_cli::exit::on_error("sb-deploy", &err),
     }
 }

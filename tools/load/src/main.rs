@@ -363,9 +363,6 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(verdict) => verdict.exit_code(),
-        Err(err) => {
-            eprintln!("sb-load: {err:#}");
-            ExitCode::from(2)
-        }
+        Err(err) => sb_cli::exit::on_error("sb-load", &err),
     }
 }

@@ -158,9 +158,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("sb-profile: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => sb_cli::exit::on_error("sb-profile", &e),
     }
 }

@@ -207,15 +207,7 @@ fn main() -> ExitCode {
     match app::run(cfg, &mut out) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Untrustworthy) => ExitCode::from(1),
-        Err(e) => {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if sb_records::ndjson::is_broken_pipe(io) {
-                    return ExitCode::SUCCESS;
-                }
-            }
-            // Bad input, bad usage, or an output that cannot be written: no summary to trust.
-            eprintln!("sb-report: {e:#}");
-            ExitCode::from(2)
-        }
+        // Bad input, bad usage, or an output that cannot be written: no summary to trust.
+        Err(e) => sb_cli::exit::on_error("sb-report", &e),
     }
 }

@@ -377,15 +377,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                if sb_records::ndjson::is_broken_pipe(io) {
-                    return ExitCode::SUCCESS;
-                }
-            }
-            let msg = format!("{err:#}");
-            eprintln!("sb-sample: {}", msg.trim_end_matches(": "));
-            ExitCode::from(2)
-        }
+        Err(err) => sb_cli::exit::on_error("sb-sample", &err),
     }
 }

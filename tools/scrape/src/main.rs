@@ -164,10 +164,7 @@ fn main() -> ExitCode {
             );
             ExitCode::from(1)
         }
-        Err(err) => {
-            eprintln!("sb-scrape: {err:#}");
-            ExitCode::from(2)
-        }
+        Err(err) => sb_cli::exit::on_error("sb-scrape", &err),
     }
 }
 

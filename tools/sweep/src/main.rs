@@ -197,9 +197,6 @@ fn main() -> ExitCode {
     signal::install();
     match sweep::run(args) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("sb-sweep: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => sb_cli::exit::on_error("sb-sweep", &e),
     }
 }
