@@ -12,6 +12,8 @@ use serde_json::{json, Map, Value};
 pub struct Report {
     pub total: Totals,
     pub stages: Vec<(String, Totals)>,
+    /// Each stage row's index and sb-load stage spec (when a run record gave it).
+    pub stage_keys: Vec<(u32, Option<String>)>,
     pub turns: Vec<(String, Totals)>,
     pub group_by: Option<String>,
     pub groups: Vec<(String, Totals)>,
@@ -50,20 +52,22 @@ impl Report {
         let mut load = load_info(&c.run_records, max_lag_ms);
         let reconciled = crate::generator::reconcile(c);
         load.problems.extend(reconciled.problems);
-        // Stage rows are named by their index and, from the run record, sb-load's stage spec.
-        let stages = if c.stages.len() > 1 {
+        // Stage rows are named by their index and, from the run record, sb-load's stage spec
+        // (for people one label; for JSON the two apart, from `stage_keys`).
+        let (stages, stage_keys) = if c.stages.len() > 1 {
             c.stages
                 .iter()
                 .map(|(k, a)| {
-                    let name = match load.stages.get(*k as usize) {
+                    let spec = load.stages.get(*k as usize).cloned();
+                    let name = match &spec {
                         Some(spec) => format!("{k} {spec}"),
                         None => k.to_string(),
                     };
-                    (name, a.finish(p, goodput))
+                    ((name, a.finish(p, goodput)), (*k, spec))
                 })
-                .collect()
+                .unzip()
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let turns = if c.turns.len() > 1 { fin(&c.turns) } else { Vec::new() };
         let mut groups: Vec<(String, Totals)> =
@@ -127,6 +131,7 @@ impl Report {
         Report {
             total,
             stages,
+            stage_keys,
             turns,
             group_by: c.opts.group_by.clone(),
             groups,
@@ -204,11 +209,10 @@ impl Report {
         if !self.stages.is_empty() {
             // Stage rows are labelled "INDEX SPEC" for people; JSON has the two apart.
             let mut stages = rows("stage", &self.stages);
-            for row in stages.as_array_mut().into_iter().flatten() {
-                let label = row["stage"].as_str().unwrap_or_default().to_string();
-                if let Some((index, spec)) = label.split_once(' ') {
-                    row["stage"] = json!(index);
-                    row.as_object_mut().unwrap().insert("spec".into(), json!(spec));
+            for (row, (index, spec)) in stages.as_array_mut().into_iter().flatten().zip(&self.stage_keys) {
+                row["stage"] = json!(index.to_string());
+                if let Some(spec) = spec {
+                    row.as_object_mut().expect("a row is an object").insert("spec".into(), json!(spec));
                 }
             }
             m.insert("stages".into(), stages);
