@@ -6,10 +6,7 @@
 pub mod raw;
 pub mod stamp;
 
-use sb_testkit::bin;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 pub struct Run {
     pub code: i32,
@@ -33,23 +30,9 @@ impl Run {
 /// sessions or failures must pass on a busy machine, where sends run late.
 pub fn load(url: &str, args: &[&str], stdin: &str) -> Run {
     let lag: &[&str] = if args.iter().any(|a| a.starts_with("--max-lag")) { &[] } else { &["--max-lag", "60000"] };
-    let mut child = Command::new(bin("sb-load"))
-        .args(["--url", url, "--model", "sim"])
-        .args(lag)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sb-load");
-    let mut input = child.stdin.take().unwrap();
-    let text = stdin.to_string();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
-    });
-    let out = child.wait_with_output().expect("wait for sb-load");
-    feeder.join().unwrap();
-    parse_output(out.status.code().unwrap_or(-1), &out.stdout, &out.stderr)
+    let all: Vec<&str> = ["--url", url, "--model", "sim"].iter().chain(lag).chain(args).copied().collect();
+    let out = sb_testkit::pipe("sb-load", &all, stdin.as_bytes());
+    parse_output(out.code, out.stdout.as_bytes(), out.stderr.as_bytes())
 }
 
 pub fn parse_output(code: i32, stdout: &[u8], stderr: &[u8]) -> Run {

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use sb_testkit::{bin, tempdir, testdata};
+use sb_testkit::{tempdir, testdata};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,21 +31,8 @@ pub fn scrape(args: &[&str]) -> Out {
 }
 
 pub fn scrape_stdin(args: &[&str], stdin: &str) -> Out {
-    let mut child = Command::new(bin("sb-scrape"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sb-scrape");
-    let mut input = child.stdin.take().unwrap();
-    let text = stdin.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    parse_output(out.status.code().unwrap_or(-1), &out.stdout, &out.stderr)
+    let out = sb_testkit::pipe("sb-scrape", args, stdin.as_bytes());
+    parse_output(out.code, out.stdout.as_bytes(), out.stderr.as_bytes())
 }
 
 pub fn parse_output(code: i32, stdout: &[u8], stderr: &[u8]) -> Out {
