@@ -4,7 +4,7 @@
 use crate::client::{ClientOptions, LoadClient};
 use crate::output::{spawn_writer, Tally, WriterOptions};
 use crate::progress::{Expected, Progress};
-use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Pacing, Phase, Plan, Warmup};
+use crate::schedule::{dispatch, Counters, DispatchReport, Labels, Pacing, Phase, Plan, Warmup, Wiring};
 use crate::tokens::ClientTokenizer;
 use anyhow::{Context, Result};
 use sb_records::{Clock, Input, Lateness, RunConnections, RunFields, RunLoad, RunRecord, RunRequests, RunWarmup};
@@ -137,7 +137,8 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
                 });
             }
         }
-        dispatch(opts.plan, client, opts.labels, keep_text, requests, results, counters.clone(), phase_rx).await
+        let wiring = Wiring { input: requests, out: results, counters: counters.clone(), phase: phase_rx };
+        dispatch(opts.plan, client, opts.labels, keep_text, wiring).await
     });
     // Dropping the runtime ends the signal task; every request task has finished already.
     drop(runtime);

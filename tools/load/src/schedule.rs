@@ -69,6 +69,27 @@ pub enum Warmup {
     Time(Duration),
 }
 
+impl Warmup {
+    /// Whether the request at `stream_index`, due `at` into the run, is warm-up.
+    fn takes(self, stream_index: u64, at: Duration) -> bool {
+        match self {
+            Warmup::None => false,
+            Warmup::Requests(n) => stream_index < n,
+            Warmup::Time(d) => at < d,
+        }
+    }
+}
+
+/// Lets the reader fill its read-ahead before the clock starts: parsing the first few thousand
+/// requests is a burst of work on the same core, and it would make the first sends late. A
+/// producer slower than that (a live pipe) is waited for 250 ms at most.
+async fn read_ahead(input: &mpsc::Receiver<Vec<crate::input::InputItem>>) {
+    let fill_deadline = Instant::now() + Duration::from_millis(250);
+    while input.len() < input.max_capacity() && !input.is_closed() && Instant::now() < fill_deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// How a run is shaped.
 pub struct Plan {
     pub stages: Vec<Stage>,
@@ -192,17 +213,23 @@ pub struct Job {
     warmup: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the dispatcher is connected to: the reader's batches of requests, the writer, the live
+/// counters and the run's phase.
+pub struct Wiring {
+    pub input: mpsc::Receiver<Vec<crate::input::InputItem>>,
+    pub out: std::sync::mpsc::Sender<Finished>,
+    pub counters: Arc<Counters>,
+    pub phase: watch::Receiver<Phase>,
+}
+
 pub async fn dispatch(
     plan: Plan,
     client: LoadClient,
     labels: Labels,
     keep_text: bool,
-    mut input: mpsc::Receiver<Vec<crate::input::InputItem>>,
-    out: std::sync::mpsc::Sender<Finished>,
-    counters: Arc<Counters>,
-    phase: watch::Receiver<Phase>,
+    wiring: Wiring,
 ) -> DispatchReport {
+    let Wiring { mut input, out, counters, phase } = wiring;
     let clock = Clock::global();
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let sessions = Arc::new(Sessions::default());
@@ -227,13 +254,7 @@ pub async fn dispatch(
     let mut batch = std::collections::VecDeque::new();
     let alarm = Alarm::start();
 
-    // Let the reader fill its read-ahead before the clock starts: parsing the first few thousand
-    // requests is a burst of work on the same core, and it would make the first sends late.
-    // A producer slower than that (a live pipe) is waited for 250 ms at most.
-    let fill_deadline = Instant::now() + Duration::from_millis(250);
-    while input.len() < input.max_capacity() && !input.is_closed() && Instant::now() < fill_deadline {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    read_ahead(&input).await;
 
     loop {
         if *phase.borrow() != Phase::Running || counters.output_broken.load(Ordering::Relaxed) {
@@ -295,11 +316,7 @@ pub async fn dispatch(
             report.other_shards += 1;
             continue;
         }
-        let warmup = match plan.warmup {
-            Warmup::None => false,
-            Warmup::Requests(n) => stream_index < n,
-            Warmup::Time(d) => offset.unwrap_or_else(|| start.elapsed()) < d,
-        };
+        let warmup = plan.warmup.takes(stream_index, offset.unwrap_or_else(|| start.elapsed()));
 
         // Wait for the slot (open loop), then for a free concurrency slot (closed loop or cap).
         let mut due = start + offset.unwrap_or_default();
@@ -442,119 +459,132 @@ fn fire(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     // Boxed because a finished turn fires the next turn of its session (recursion).
     Box::pin(async move {
-        let clock = Clock::global();
-        let mut rec = new_record(&shared, &job);
-        // One chunk per token (and a role chunk on chat): size the list once instead of growing
-        // it while the stream runs; capped so a huge max_tokens does not reserve much unused.
-        let n = job.req.params.get("n").and_then(|v| v.as_u64()).unwrap_or(1);
-        let expected = job.req.max_tokens.map_or(16, |t| t as u64 * n + 1).min(1024);
-        rec.chunks_ns.reserve_exact(expected as usize);
-        let want_text = shared.keep_text || job.req.session.is_some();
-        let mut text = want_text.then(String::new);
-        shared.counters.sent.fetch_add(1, Ordering::Relaxed);
-        match shared.client.body(&job.req, messages.as_deref()) {
-            Err(e) => {
-                rec.sent_ns = clock.now_ns();
-                rec.done_ns = rec.sent_ns;
-                rec.status = Status::InvalidResponse;
-                rec.error = Some(format!("request not built: {e:#}"));
-            }
-            Ok(body) => {
-                let deadline = tokio::time::Instant::now() + shared.timeout;
-                let mut phase = shared.phase.clone();
-                let outcome = {
-                    // The run id makes the server-side id unique across runs and shards (vLLM
-                    // takes x-request-id as its request id; two runs reusing `r0` must not clash).
-                    let request_id = format!("{}-{}", shared.labels.run, job.req.id);
-                    let exchange = shared.client.exchange(job.req.api, &request_id, body, &mut rec, text.as_mut());
-                    tokio::select! {
-                        biased;
-                        _ = exchange => None,
-                        _ = tokio::time::sleep_until(deadline) => Some(Status::Timeout),
-                        _ = cancelled(&mut phase) => Some(Status::Cancelled),
-                    }
-                };
-                if let Some(status) = outcome {
-                    rec.done_ns = clock.now_ns();
-                    rec.status = status;
-                    rec.error = Some(match status {
-                        Status::Timeout => format!(
-                            "no complete response within {:?} ({} chunks received)",
-                            shared.timeout,
-                            rec.chunks_ns.len()
-                        ),
-                        _ => format!(
-                            "cancelled in flight after the grace period ({} chunks received)",
-                            rec.chunks_ns.len()
-                        ),
-                    });
-                }
-            }
-        }
+        let (mut rec, text) = send_one(&shared, &job, messages.as_deref()).await;
         if permit.is_some() {
             shared.slot_freed();
         }
+        drop(permit);
+        let n = job.req.params.get("n").and_then(|v| v.as_u64()).unwrap_or(1);
         if let (Some(usage), Some(max)) = (&rec.usage, job.req.max_tokens) {
             // vLLM's usage counts every returned choice; `best_of` extras are not returned.
             rec.exceeded_max_tokens = u64::from(usage.completion_tokens) > u64::from(max) * n;
         }
-        drop(permit);
         shared.counters.done.fetch_add(1, Ordering::Relaxed);
         shared.counters.live.record(&rec);
         if rec.status != Status::Ok {
             shared.counters.failed.fetch_add(1, Ordering::Relaxed);
         }
-
-        let next = job.req.session.as_deref().and_then(|session| {
-            let own = job.req.messages.as_deref().unwrap_or_default();
-            let reply = (rec.status == Status::Ok).then(|| text.clone().unwrap_or_default());
-            let turn = rec.turn.map_or_else(|| rec.id.clone(), |t| t.to_string());
-            let failure = || format!("turn {turn} of session {session:?} failed ({})", rec.status.as_str());
-            shared
-                .sessions
-                .finish(session, own, reply, failure, |j: &Job| j.req.messages.as_deref().unwrap_or_default())
-        });
+        let next = next_turn(&shared, &job, &rec, text.as_deref());
         let done_ns = rec.done_ns;
         let _ =
             shared.out.send(Finished { record: Box::new(rec), sent: true, text: text.filter(|_| shared.keep_text) });
+        release_turns(&shared, next, done_ns);
+    })
+}
 
-        let mut next = next;
-        while let Some(admit) = next.take() {
-            match admit {
-                Admit::Send(mut job, messages) => {
-                    if *shared.phase.borrow() != Phase::Running {
-                        break;
+/// Sends one request and records what came back, within the run's timeout and its phase (a
+/// second signal cancels it); returns the record and choice 0's text when it is kept.
+async fn send_one(shared: &Shared, job: &Job, messages: Option<&[Message]>) -> (ResultRecord, Option<String>) {
+    let clock = Clock::global();
+    let mut rec = new_record(shared, job);
+    // One chunk per token (and a role chunk on chat): size the list once instead of growing
+    // it while the stream runs; capped so a huge max_tokens does not reserve much unused.
+    let n = job.req.params.get("n").and_then(|v| v.as_u64()).unwrap_or(1);
+    let expected = job.req.max_tokens.map_or(16, |t| t as u64 * n + 1).min(1024);
+    rec.chunks_ns.reserve_exact(expected as usize);
+    let want_text = shared.keep_text || job.req.session.is_some();
+    let mut text = want_text.then(String::new);
+    shared.counters.sent.fetch_add(1, Ordering::Relaxed);
+    match shared.client.body(&job.req, messages) {
+        Err(e) => {
+            rec.sent_ns = clock.now_ns();
+            rec.done_ns = rec.sent_ns;
+            rec.status = Status::InvalidResponse;
+            rec.error = Some(format!("request not built: {e:#}"));
+        }
+        Ok(body) => {
+            let deadline = tokio::time::Instant::now() + shared.timeout;
+            let mut phase = shared.phase.clone();
+            let outcome = {
+                // The run id makes the server-side id unique across runs and shards (vLLM
+                // takes x-request-id as its request id; two runs reusing `r0` must not clash).
+                let request_id = format!("{}-{}", shared.labels.run, job.req.id);
+                let exchange = shared.client.exchange(job.req.api, &request_id, body, &mut rec, text.as_mut());
+                tokio::select! {
+                    biased;
+                    _ = exchange => None,
+                    _ = tokio::time::sleep_until(deadline) => Some(Status::Timeout),
+                    _ = cancelled(&mut phase) => Some(Status::Cancelled),
+                }
+            };
+            if let Some(status) = outcome {
+                rec.done_ns = clock.now_ns();
+                rec.status = status;
+                rec.error = Some(match status {
+                    Status::Timeout => format!(
+                        "no complete response within {:?} ({} chunks received)",
+                        shared.timeout,
+                        rec.chunks_ns.len()
+                    ),
+                    _ => {
+                        format!("cancelled in flight after the grace period ({} chunks received)", rec.chunks_ns.len())
                     }
-                    // Due when the previous turn finished, unless its own slot is later.
-                    job.scheduled_ns = job.scheduled_ns.max(done_ns);
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let mut phase = shared.phase.clone();
-                        if let Some(permit) = acquire(&shared, &mut phase).await {
-                            if permit.is_some() {
-                                // Closed loop: waiting for a free slot is the design, not lag.
-                                job.scheduled_ns = job.scheduled_ns.max(shared.slot_freed_at().unwrap_or(0));
-                            }
-                            fire(shared.clone(), job, Some(messages), permit).await;
-                        }
-                    });
-                }
-                Admit::Skip(job, why) => {
-                    let session = job.req.session.clone().unwrap_or_default();
-                    let own = job.req.messages.clone().unwrap_or_default();
-                    skip(&shared, job, &why);
-                    next = shared.sessions.finish(
-                        &session,
-                        &own,
-                        None,
-                        || why,
-                        |j: &Job| j.req.messages.as_deref().unwrap_or_default(),
-                    );
-                }
-                Admit::Parked => {}
+                });
             }
         }
-    })
+    }
+    (rec, text)
+}
+
+/// The next turn of the request's session, now that this one is done (its reply goes into the
+/// history), or the turns to skip when it failed.
+fn next_turn(shared: &Shared, job: &Job, rec: &ResultRecord, text: Option<&str>) -> Option<Admit<Job>> {
+    let session = job.req.session.as_deref()?;
+    let own = job.req.messages.as_deref().unwrap_or_default();
+    let reply = (rec.status == Status::Ok).then(|| text.unwrap_or_default().to_string());
+    let turn = rec.turn.map_or_else(|| rec.id.clone(), |t| t.to_string());
+    let failure = || format!("turn {turn} of session {session:?} failed ({})", rec.status.as_str());
+    shared.sessions.finish(session, own, reply, failure, |j: &Job| j.req.messages.as_deref().unwrap_or_default())
+}
+
+/// Sends a session's released turn (due when the previous turn finished, unless its own slot is
+/// later), or records the turns skipped after a failure.
+fn release_turns(shared: &Arc<Shared>, next: Option<Admit<Job>>, done_ns: u64) {
+    let mut next = next;
+    while let Some(admit) = next.take() {
+        match admit {
+            Admit::Send(mut job, messages) => {
+                if *shared.phase.borrow() != Phase::Running {
+                    break;
+                }
+                job.scheduled_ns = job.scheduled_ns.max(done_ns);
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let mut phase = shared.phase.clone();
+                    if let Some(permit) = acquire(&shared, &mut phase).await {
+                        if permit.is_some() {
+                            // Closed loop: waiting for a free slot is the design, not lag.
+                            job.scheduled_ns = job.scheduled_ns.max(shared.slot_freed_at().unwrap_or(0));
+                        }
+                        fire(shared.clone(), job, Some(messages), permit).await;
+                    }
+                });
+            }
+            Admit::Skip(job, why) => {
+                let session = job.req.session.clone().unwrap_or_default();
+                let own = job.req.messages.clone().unwrap_or_default();
+                skip(shared, job, &why);
+                next = shared.sessions.finish(
+                    &session,
+                    &own,
+                    None,
+                    || why,
+                    |j: &Job| j.req.messages.as_deref().unwrap_or_default(),
+                );
+            }
+            Admit::Parked => {}
+        }
+    }
 }
 
 async fn cancelled(phase: &mut watch::Receiver<Phase>) {
