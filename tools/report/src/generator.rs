@@ -259,8 +259,14 @@ pub struct Reconciled {
 pub fn reconcile(c: &crate::collect::Collector) -> Reconciled {
     let mut out = Reconciled::default();
     for r in &c.run_records {
-        let Some(claimed) = lookup(&r.extra, "requests.results").and_then(Value::as_u64) else { continue };
         let shard = shard_of(r);
+        if let Some(n) = r.fields().exceeded_max_tokens.filter(|&n| n > 0) {
+            let name = shard.map_or_else(|| r.run.clone(), |s| format!("{} shard {s}", r.run));
+            out.warnings.push(format!(
+                "{name}: the server generated more tokens than max_tokens asked for on {n} requests (it ignored the length field): output lengths, and the throughput and latency that depend on them, are not the workload's"
+            ));
+        }
+        let Some(claimed) = lookup(&r.extra, "requests.results").and_then(Value::as_u64) else { continue };
         let present = c.runs.get(&r.run).map_or(0, |s| s.present.get(shard.unwrap_or("-")).copied().unwrap_or(0));
         let name = match shard {
             Some(shard) => format!("{} shard {shard}", r.run),

@@ -113,3 +113,34 @@ fn run_records_written_before_the_loop_field_are_judged_by_their_pacing() {
         pipe("sb-report", &[], base(json!({"load": {"stages": ["poisson:100"]}, "target_rate_rps": 100.0})).as_bytes());
     assert!(out.stdout.contains("NOT TRUSTWORTHY"), "{}", out.stdout);
 }
+
+#[test]
+fn a_server_that_ignored_max_tokens_is_said() {
+    // transformers serve reads only max_tokens on chat; sent max_completion_tokens alone, it
+    // generates its default length (sb-sim --compat transformers does the same).
+    let sim = Sim::start(&["--compat", "transformers", "--decode-ms", "0", "--default-max-tokens", "40"]);
+    let chat: String = (0..3)
+        .map(|i| {
+            json!({"kind": "request", "v": 1, "id": format!("c{i}"), "api": "chat",
+                   "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    let args = [
+        "--url",
+        sim.url.as_str(),
+        "--model",
+        "sim",
+        "--max-lag",
+        "60000",
+        "--chat-max-tokens",
+        "max-completion-tokens",
+    ];
+    let load = pipe("sb-load", &args, chat.as_bytes());
+    let out = pipe("sb-report", &["--format", "json"], load.stdout.as_bytes());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("more tokens than max_tokens asked for on 3 requests"), "{}", out.stderr);
+    let warnings = summary(&out)["warnings"].to_string();
+    assert!(warnings.contains("ignored the length field"), "{warnings}");
+}
