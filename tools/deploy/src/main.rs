@@ -83,6 +83,14 @@ enum Outcome {
     DoesNotFit,
 }
 
+/// What to write of a plan.
+#[derive(Clone, Copy, PartialEq)]
+enum Product {
+    Manifests,
+    PlanRecords,
+    Explanation,
+}
+
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let stdout = io::stdout();
     let (opts, cmd) = match cli.command {
@@ -99,9 +107,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
             return Ok(Outcome::Ok);
         }
-        Command::Render(o) => (o, "render"),
-        Command::Plan(o) => (o, "plan"),
-        Command::Explain(o) => (o, "explain"),
+        Command::Render(o) => (o, Product::Manifests),
+        Command::Plan(o) => (o, Product::PlanRecords),
+        Command::Explain(o) => (o, Product::Explanation),
     };
     let plan = plan::build(&opts)?;
     let mut seen = std::collections::BTreeSet::new();
@@ -112,7 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
     let fits = plan.all_fit();
     match cmd {
-        "explain" => {
+        Product::Explanation => {
             output::write_explain(&mut stdout.lock(), &plan)?;
             return Ok(if fits { Outcome::Ok } else { Outcome::DoesNotFit });
         }
@@ -126,8 +134,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             eprintln!("sb-deploy: --require-fit: {} does not fit; nothing written", bad.join(", "));
             return Ok(Outcome::DoesNotFit);
         }
-        "plan" => output::write_plan(stdout.lock(), &plan, &opts)?,
-        _ => {
+        Product::PlanRecords => output::write_plan(stdout.lock(), &plan, &opts)?,
+        Product::Manifests => {
             // Build every document before writing any, so an error leaves stdout empty.
             let docs = output::documents(&plan, &opts)?;
             output::write_yaml(&mut stdout.lock(), &docs)?;
