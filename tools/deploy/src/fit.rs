@@ -116,67 +116,177 @@ fn kib(bytes: u64) -> String {
     }
 }
 
-pub fn check(input: &FitInput<'_>) -> FitReport {
-    let m = input.model;
-    let p = input.params;
-    let mut warnings = Vec::new();
-    let tp = int(p, "tensor-parallel-size").unwrap_or(1).max(1) as u64;
-    let pp = int(p, "pipeline-parallel-size").unwrap_or(1).max(1) as u64;
-    let default_util = if input.version.at_least([0, 20, 0]) { 0.92 } else { 0.9 };
-    let util = float(p, "gpu-memory-utilization").unwrap_or(default_util);
-    let total = input.gpu.total_bytes;
+/// The engine flags the fit check reads, looked up once (canonical flag names).
+struct Engine<'p> {
+    tp: u64,
+    pp: u64,
+    gpu_memory_utilization: Option<f64>,
+    dtype: Option<&'p str>,
+    quantization: Option<&'p str>,
+    cpu_offload_gb: Option<f64>,
+    kv_cache_memory_bytes: Option<i64>,
+    kv_cache_dtype: &'p str,
+    block_size: Option<u64>,
+    max_model_len: Option<i64>,
+    mamba_cache_dtype: Option<&'p str>,
+    mamba_ssm_cache_dtype: Option<&'p str>,
+    max_num_seqs: Option<u64>,
+}
 
-    // Weights per GPU.
-    let model_dtype_bytes = text(p, "dtype").and_then(dtype_bytes).unwrap_or(m.dtype_bytes());
-    let (weights_total, mut weights_note) = match (text(p, "quantization"), &m.weights_bytes, &m.quant_method) {
+impl<'p> Engine<'p> {
+    fn of(p: &'p EngineParams) -> Engine<'p> {
+        Engine {
+            tp: int(p, "tensor-parallel-size").unwrap_or(1).max(1) as u64,
+            pp: int(p, "pipeline-parallel-size").unwrap_or(1).max(1) as u64,
+            gpu_memory_utilization: float(p, "gpu-memory-utilization"),
+            dtype: text(p, "dtype"),
+            quantization: text(p, "quantization"),
+            cpu_offload_gb: float(p, "cpu-offload-gb"),
+            kv_cache_memory_bytes: int(p, "kv-cache-memory-bytes"),
+            kv_cache_dtype: text(p, "kv-cache-dtype").unwrap_or("auto"),
+            block_size: int(p, "block-size").map(|b| b as u64),
+            max_model_len: int(p, "max-model-len"),
+            mamba_cache_dtype: text(p, "mamba-cache-dtype"),
+            mamba_ssm_cache_dtype: text(p, "mamba-ssm-cache-dtype"),
+            max_num_seqs: int(p, "max-num-seqs").map(|s| s as u64),
+        }
+    }
+}
+
+/// The weights one GPU holds, and how they were counted.
+fn weights_per_gpu(m: &ModelSpec, e: &Engine<'_>, dtype_bytes: u64, warnings: &mut Vec<String>) -> (f64, String) {
+    let (weights_total, note) = match (e.quantization, &m.weights_bytes, &m.quant_method) {
         (Some(q), None, None) => match quant_bytes(q) {
             Some(qb) => {
                 let embed = m.embedding_params();
-                let bytes = embed as f64 * model_dtype_bytes as f64 + (m.params - embed) as f64 * qb;
+                let bytes = embed as f64 * dtype_bytes as f64 + (m.params - embed) as f64 * qb;
                 (
                     bytes,
                     format!(
-                        "{} params, linear layers at {qb} B ({q}), embeddings at {model_dtype_bytes} B",
+                        "{} params, linear layers at {qb} B ({q}), embeddings at {dtype_bytes} B",
                         fmt_params(m.params)
                     ),
                 )
             }
             None => {
                 warnings.push(format!(
-                    "the fit check does not model quantization {q:?}: weights counted at {model_dtype_bytes} B/param"
+                    "the fit check does not model quantization {q:?}: weights counted at {dtype_bytes} B/param"
                 ));
-                (
-                    m.params as f64 * model_dtype_bytes as f64,
-                    format!("{} params x {model_dtype_bytes} B", fmt_params(m.params)),
-                )
+                (m.params as f64 * dtype_bytes as f64, format!("{} params x {dtype_bytes} B", fmt_params(m.params)))
             }
         },
         (_, Some(w), q) => (
             *w as f64,
             format!("checkpoint size {}{}", gib(*w as f64), q.as_ref().map(|q| format!(" ({q})")).unwrap_or_default()),
         ),
-        _ => (
-            m.params as f64 * model_dtype_bytes as f64,
-            format!("{} params x {model_dtype_bytes} B", fmt_params(m.params)),
-        ),
+        _ => (m.params as f64 * dtype_bytes as f64, format!("{} params x {dtype_bytes} B", fmt_params(m.params))),
     };
+    let (tp, pp) = (e.tp, e.pp);
     let mut weights_gpu = weights_total / (tp * pp) as f64;
-    weights_note = format!("{weights_note} / (TP {tp} x PP {pp})");
-    if let Some(off) = float(p, "cpu-offload-gb").filter(|g| *g > 0.0) {
+    let mut note = format!("{note} / (TP {tp} x PP {pp})");
+    if let Some(off) = e.cpu_offload_gb.filter(|g| *g > 0.0) {
         weights_gpu = (weights_gpu - off * GIB).max(0.0);
-        weights_note = format!("{weights_note} - cpu-offload-gb {off}");
+        note = format!("{note} - cpu-offload-gb {off}");
     }
+    (weights_gpu, note)
+}
 
-    let (overhead, overhead_note) = match input.overhead_gib {
+/// Memory besides weights and KV cache: `--overhead-gib`, or a heuristic by model size.
+fn overhead(m: &ModelSpec, overhead_gib: Option<f64>) -> (f64, String) {
+    match overhead_gib {
         Some(g) => (g * GIB, "--overhead-gib".to_string()),
         None => {
             let g = if m.params <= 4_000_000_000 { 1.5 } else { 2.5 };
             (g * GIB, format!("heuristic for {} models: activations, CUDA context, NCCL, CUDA graphs; vLLM profiles the real value at start-up (set --overhead-gib)", if g == 1.5 { "<= 4B" } else { "> 4B" }))
         }
-    };
+    }
+}
+
+/// Bytes of one KV cache element.
+fn kv_dtype_bytes(kv_cache_dtype: &str, model_kv_bytes: u64, warnings: &mut Vec<String>) -> u64 {
+    match kv_cache_dtype {
+        "auto" => model_kv_bytes,
+        "float16" | "bfloat16" => 2,
+        d if d.starts_with("fp8") || d.starts_with("int8") => 1,
+        other => {
+            warnings.push(format!("the fit check does not model kv-cache-dtype {other:?}: counted at 1 B"));
+            1
+        }
+    }
+}
+
+/// How the KV pool is laid out: the attention block size (and why), bytes per pool block,
+/// blocks per request per `block` tokens, fixed blocks per request (Mamba state) and the
+/// Mamba state bytes per sequence.
+struct Layout {
+    block: u64,
+    block_note: String,
+    bytes_per_block: u64,
+    attn_groups: u64,
+    fixed_blocks: u64,
+    mamba_state: u64,
+}
+
+impl Layout {
+    fn of(m: &ModelSpec, e: &Engine<'_>, model_kv_bytes: u64, per_token_layer: u64, attn_layers_gpu: u64) -> Layout {
+        let mut block = e.block_size.unwrap_or(16);
+        let mut block_note =
+            if e.block_size.is_some() { "block-size".to_string() } else { "vLLM default on CUDA".to_string() };
+        let Some(mb) = &m.mamba else {
+            let bytes_per_block = block * attn_layers_gpu * per_token_layer;
+            return Layout { block, block_note, bytes_per_block, attn_groups: 1, fixed_blocks: 0, mamba_state: 0 };
+        };
+        let tp = e.tp;
+        let conv_b = e.mamba_cache_dtype.and_then(dtype_bytes).unwrap_or(model_kv_bytes);
+        let ssm_b = e.mamba_ssm_cache_dtype.and_then(dtype_bytes).unwrap_or(conv_b);
+        let intermediate = mb.expand * m.hidden;
+        let conv_dim = intermediate + 2 * mb.n_groups * mb.d_state;
+        let conv = conv_dim / tp * (mb.d_conv - 1) * conv_b;
+        let ssm = mb.n_heads / tp * mb.d_head * mb.d_state * ssm_b;
+        let mamba_page = conv + ssm;
+        // vLLM raises the attention block until an attention page holds a Mamba page.
+        let aligned = 16 * mamba_page.div_ceil(16 * per_token_layer);
+        if block < aligned {
+            block = aligned;
+            block_note = format!(
+                "raised by vLLM so an attention page (block x {}) >= the Mamba page ({mamba_page} B)",
+                kib(per_token_layer)
+            );
+        }
+        let page = block * per_token_layer;
+        let mamba_layers_gpu = (mb.layers as u64).div_ceil(e.pp);
+        let group = attn_layers_gpu.min(mamba_layers_gpu).max(1);
+        Layout {
+            block,
+            block_note,
+            bytes_per_block: group * page,
+            attn_groups: attn_layers_gpu.div_ceil(group),
+            fixed_blocks: mamba_layers_gpu.div_ceil(group),
+            mamba_state: mamba_layers_gpu * mamba_page,
+        }
+    }
+
+    /// Pool blocks a request of `len` tokens takes.
+    fn blocks_for(&self, len: u64) -> u64 {
+        len.div_ceil(self.block) * self.attn_groups + self.fixed_blocks
+    }
+}
+
+pub fn check(input: &FitInput<'_>) -> FitReport {
+    let m = input.model;
+    let e = Engine::of(input.params);
+    let (tp, pp) = (e.tp, e.pp);
+    let mut warnings = Vec::new();
+    let default_util = if input.version.at_least([0, 20, 0]) { 0.92 } else { 0.9 };
+    let util = e.gpu_memory_utilization.unwrap_or(default_util);
+    let total = input.gpu.total_bytes;
+
+    let model_dtype_bytes = e.dtype.and_then(dtype_bytes).unwrap_or(m.dtype_bytes());
+    let (weights_gpu, weights_note) = weights_per_gpu(m, &e, model_dtype_bytes, &mut warnings);
+    let (overhead, overhead_note) = overhead(m, input.overhead_gib);
 
     let budget = (total as f64 * util).ceil();
-    let kv_available = match int(p, "kv-cache-memory-bytes") {
+    let kv_available = match e.kv_cache_memory_bytes {
         Some(b) => {
             if weights_gpu + overhead + b as f64 > total as f64 {
                 warnings.push(format!(
@@ -194,60 +304,19 @@ pub fn check(input: &FitInput<'_>) -> FitReport {
 
     // KV cache per token per GPU.
     let model_kv_bytes = if model_dtype_bytes == 4 { 4 } else { 2 };
-    let kv_dtype_bytes = match text(p, "kv-cache-dtype").unwrap_or("auto") {
-        "auto" => model_kv_bytes,
-        "float16" | "bfloat16" => 2,
-        d if d.starts_with("fp8") || d.starts_with("int8") => 1,
-        other => {
-            warnings.push(format!("the fit check does not model kv-cache-dtype {other:?}: counted at 1 B"));
-            1
-        }
-    };
+    let kv_dtype_bytes = kv_dtype_bytes(e.kv_cache_dtype, model_kv_bytes, &mut warnings);
     let kv_heads_gpu = (m.kv_heads as u64 / tp).max(1);
     let attn_layers_gpu = (m.attention_layers as u64).div_ceil(pp);
     let per_token_layer = kv_heads_gpu * m.head_dim * 2 * kv_dtype_bytes;
     let kv_per_token = attn_layers_gpu * per_token_layer;
-
-    let user_block = int(p, "block-size").map(|b| b as u64);
-    let mut block = user_block.unwrap_or(16);
-    let mut block_note =
-        if user_block.is_some() { "block-size".to_string() } else { "vLLM default on CUDA".to_string() };
+    let layout = Layout::of(m, &e, model_kv_bytes, per_token_layer, attn_layers_gpu);
+    let (block, bytes_per_block, attn_groups, fixed_blocks) =
+        (layout.block, layout.bytes_per_block, layout.attn_groups, layout.fixed_blocks);
 
     // Requested max_model_len: explicit, `auto` (-1), or the model's derived limit.
-    let requested = int(p, "max-model-len");
+    let requested = e.max_model_len;
     let auto = requested == Some(-1);
     let model_max = m.max_model_len;
-
-    // Blocks: bytes per pool block, blocks per request of `len` tokens, fixed blocks per request.
-    let (bytes_per_block, attn_groups, fixed_blocks, mamba_state) = match &m.mamba {
-        None => (block * kv_per_token, 1u64, 0u64, 0u64),
-        Some(mb) => {
-            let state_bytes = |name: &str| text(p, name).and_then(dtype_bytes).unwrap_or(model_kv_bytes);
-            let conv_b = state_bytes("mamba-cache-dtype");
-            let ssm_b = text(p, "mamba-ssm-cache-dtype").and_then(dtype_bytes).unwrap_or(conv_b);
-            let intermediate = mb.expand * m.hidden;
-            let conv_dim = intermediate + 2 * mb.n_groups * mb.d_state;
-            let conv = conv_dim / tp * (mb.d_conv - 1) * conv_b;
-            let ssm = mb.n_heads / tp * mb.d_head * mb.d_state * ssm_b;
-            let mamba_page = conv + ssm;
-            // vLLM raises the attention block until an attention page holds a Mamba page.
-            let aligned = 16 * mamba_page.div_ceil(16 * per_token_layer);
-            if block < aligned {
-                block = aligned;
-                block_note = format!(
-                    "raised by vLLM so an attention page (block x {}) >= the Mamba page ({mamba_page} B)",
-                    kib(per_token_layer)
-                );
-            }
-            let page = block * per_token_layer;
-            let mamba_layers_gpu = (mb.layers as u64).div_ceil(pp);
-            let group = attn_layers_gpu.min(mamba_layers_gpu).max(1);
-            let attn_groups = attn_layers_gpu.div_ceil(group);
-            let mamba_groups = mamba_layers_gpu.div_ceil(group);
-            (group * page, attn_groups, mamba_groups, mamba_layers_gpu * mamba_page)
-        }
-    };
-    let blocks_for = |len: u64| len.div_ceil(block) * attn_groups + fixed_blocks;
 
     // vLLM 0.33 keeps one null block out of the pool.
     let pool_bytes =
@@ -260,10 +329,10 @@ pub fn check(input: &FitInput<'_>) -> FitReport {
         Some(_) => max_model_len_fit.max(1),
         None => model_max,
     };
-    let needed = blocks_for(max_model_len) * bytes_per_block;
-    let fits = kv_available > 0.0 && blocks_for(max_model_len) <= num_blocks;
+    let needed = layout.blocks_for(max_model_len) * bytes_per_block;
+    let fits = kv_available > 0.0 && layout.blocks_for(max_model_len) <= num_blocks;
     let capacity_tokens = if m.mamba.is_some() { fit_len } else { num_blocks * block };
-    let max_concurrency = num_blocks as f64 / blocks_for(max_model_len) as f64;
+    let max_concurrency = num_blocks as f64 / layout.blocks_for(max_model_len) as f64;
 
     if kv_available <= 0.0 {
         warnings.push(format!(
@@ -286,7 +355,7 @@ pub fn check(input: &FitInput<'_>) -> FitReport {
         ));
     }
     if m.mamba.is_some() && fits {
-        let seqs = int(p, "max-num-seqs").map(|s| s as u64).unwrap_or(default_max_num_seqs(input.gpu));
+        let seqs = e.max_num_seqs.unwrap_or(default_max_num_seqs(input.gpu));
         let resident = num_blocks / (fixed_blocks + attn_groups);
         if seqs > resident {
             warnings.push(format!(
@@ -310,9 +379,9 @@ pub fn check(input: &FitInput<'_>) -> FitReport {
         attention_layers_per_gpu: attn_layers_gpu,
         kv_heads_per_gpu: kv_heads_gpu,
         kv_bytes_per_token: kv_per_token,
-        mamba_state_bytes_per_seq: mamba_state,
+        mamba_state_bytes_per_seq: layout.mamba_state,
         block_size_tokens: block,
-        block_note,
+        block_note: layout.block_note,
         max_model_len,
         max_model_len_auto: auto,
         kv_needed_bytes: needed,
