@@ -217,14 +217,16 @@ pub fn pvc(opts: &DeployOptions) -> Result<Option<Doc>> {
 }
 
 /// Deployment, Service and monitor of one point.
-pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result<Vec<Doc>> {
-    let name = &point.object_name;
-    let ns = &opts.namespace;
-    names::check_dns1035("--namespace", ns)?;
-    let labels = labels(plan, point, opts, "model-server")?;
-    let selector = selector(point);
+/// The pod's volumes and mounts (shared memory, the model cache, pre-staged weights), the
+/// environment they need, and the model argument vLLM is given.
+struct PodStorage {
+    volumes: Vec<Volume>,
+    mounts: Vec<VolumeMount>,
+    envs: Vec<EnvVar>,
+    model_arg: String,
+}
 
-    // Model argument and storage.
+fn model_storage(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result<PodStorage> {
     let cache = parse_storage("--model-cache", &opts.model_cache)?;
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
@@ -266,6 +268,12 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
             arg
         }
     };
+    Ok(PodStorage { volumes, mounts, envs, model_arg })
+}
+
+/// The server's environment after the storage's: the Hugging Face token, --env and --env-secret,
+/// one entry per name (a later one replaces the default).
+fn server_env(plan: &Plan, opts: &DeployOptions, mut envs: Vec<EnvVar>) -> Result<Vec<EnvVar>> {
     if !opts.no_hf_secret {
         let (secret, key) = opts.hf_secret.split_once(':').unwrap_or((&opts.hf_secret, "HF_TOKEN"));
         names::check_dns1035("--hf-secret", secret)
@@ -289,8 +297,19 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
     let mut seen = std::collections::HashSet::new();
     let mut unique: Vec<EnvVar> = envs.into_iter().rev().filter(|e| seen.insert(e.name.clone())).collect();
     unique.reverse();
-    let envs = unique;
+    Ok(unique)
+}
 
+/// vLLM's container: its arguments, resources and probes.
+fn vllm_container(
+    plan: &Plan,
+    point: &PlannedPoint,
+    opts: &DeployOptions,
+    model_arg: String,
+    envs: Vec<EnvVar>,
+    mounts: Vec<VolumeMount>,
+    startup_s: i64,
+) -> Container {
     let mut args = vec![
         model_arg,
         "--served-model-name".into(),
@@ -309,8 +328,7 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
         (opts.gpu_resource.clone(), gpus.clone()),
     ]);
     let limits = BTreeMap::from([("memory".to_string(), quantity(&opts.memory)), (opts.gpu_resource.clone(), gpus)]);
-    let startup_s = names::parse_duration_s("--startup-timeout", &opts.startup_timeout)?;
-    let container = Container {
+    Container {
         name: "vllm".into(),
         image: Some(opts.image.clone().unwrap_or_else(|| format!("vllm/vllm-openai:v{}", plan.version.tag))),
         args: Some(args),
@@ -329,7 +347,48 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
         liveness_probe: Some(http_probe(10, 3, Some(5))),
         volume_mounts: Some(mounts),
         ..Default::default()
-    };
+    }
+}
+
+/// The Prometheus Operator monitor of the server, when one was asked for.
+fn monitor_doc(
+    opts: &DeployOptions,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    selector: BTreeMap<String, String>,
+    meta: impl Fn(&BTreeMap<String, String>) -> ObjectMeta,
+) -> Result<Option<Doc>> {
+    if opts.monitor == Monitor::None {
+        return Ok(None);
+    }
+    let mut mlabels = labels.clone();
+    for (k, v) in key_values("--monitor-label", &opts.monitor_labels)? {
+        names::check_label_key(&k)?;
+        names::check_label_value(&k, &v)?;
+        mlabels.insert(k, v);
+    }
+    if !names::is_prometheus_duration(&opts.monitor_interval) {
+        bail!("--monitor-interval {:?}: expected a Prometheus duration like 15s, 1m or 1m30s", opts.monitor_interval);
+    }
+    let endpoint =
+        monitors::Endpoint { port: PORT_NAME.into(), path: "/metrics".into(), interval: opts.monitor_interval.clone() };
+    let sel = LabelSelector { match_labels: Some(selector), ..Default::default() };
+    Ok(Some(match opts.monitor {
+        Monitor::Podmonitor => to_doc("PodMonitor", name, &monitors::pod_monitor(meta(&mlabels), sel, endpoint), None)?,
+        _ => to_doc("ServiceMonitor", name, &monitors::service_monitor(meta(&mlabels), sel, endpoint), None)?,
+    }))
+}
+
+pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result<Vec<Doc>> {
+    let name = &point.object_name;
+    let ns = &opts.namespace;
+    names::check_dns1035("--namespace", ns)?;
+    let labels = labels(plan, point, opts, "model-server")?;
+    let selector = selector(point);
+    let PodStorage { volumes, mounts, envs, model_arg } = model_storage(plan, point, opts)?;
+    let envs = server_env(plan, opts, envs)?;
+    let startup_s = names::parse_duration_s("--startup-timeout", &opts.startup_timeout)?;
+    let container = vllm_container(plan, point, opts, model_arg, envs, mounts, startup_s);
     let mut node_selector = key_values("--node-selector", &opts.node_selector)?;
     if opts.pin_gpu_product {
         let Some(label) = &plan.gpu.product_label else {
@@ -404,31 +463,8 @@ pub fn server(plan: &Plan, point: &PlannedPoint, opts: &DeployOptions) -> Result
         None
     };
     let mut docs = vec![to_doc("Deployment", name, &deployment, comment)?, to_doc("Service", name, &service, None)?];
-    if opts.monitor != Monitor::None {
-        let mut mlabels = labels.clone();
-        for (k, v) in key_values("--monitor-label", &opts.monitor_labels)? {
-            names::check_label_key(&k)?;
-            names::check_label_value(&k, &v)?;
-            mlabels.insert(k, v);
-        }
-        if !names::is_prometheus_duration(&opts.monitor_interval) {
-            bail!(
-                "--monitor-interval {:?}: expected a Prometheus duration like 15s, 1m or 1m30s",
-                opts.monitor_interval
-            );
-        }
-        let endpoint = monitors::Endpoint {
-            port: PORT_NAME.into(),
-            path: "/metrics".into(),
-            interval: opts.monitor_interval.clone(),
-        };
-        let sel = LabelSelector { match_labels: Some(selector), ..Default::default() };
-        docs.push(match opts.monitor {
-            Monitor::Podmonitor => {
-                to_doc("PodMonitor", name, &monitors::pod_monitor(meta(&mlabels), sel, endpoint), None)?
-            }
-            _ => to_doc("ServiceMonitor", name, &monitors::service_monitor(meta(&mlabels), sel, endpoint), None)?,
-        });
+    if let Some(monitor) = monitor_doc(opts, name, &labels, selector, meta)? {
+        docs.push(monitor);
     }
     Ok(docs)
 }
