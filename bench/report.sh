@@ -3,6 +3,7 @@
 # (64 chunk times per request, 1% failures), read from a file on one core (taskset -c 0).
 # Every run spans the same 1000 s, so the max RSS column shows memory against record count.
 # Usage: bench/report.sh [COUNTS...]   (default: 10000 100000 1000000; the 1M file is ~1.1 GB)
+#        SB_REPORT=path bench/report.sh  measures another sb-report build (e.g. an older one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("$@")
@@ -10,7 +11,7 @@ counts=("$@")
 chunks=64
 
 cargo build --release -q -p sb-report --bin sb-report --example gen_results
-bin=target/release/sb-report
+bin=${SB_REPORT:-target/release/sb-report}
 gen=target/release/examples/gen_results
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

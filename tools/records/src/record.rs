@@ -7,6 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A record type of the stream: its `kind` tag and schema version.
@@ -290,6 +291,86 @@ impl ResultRecord {
         self.usage.as_ref().map(|u| u.completion_tokens).or(self.output_tokens)
     }
     /// Prompt tokens as vLLM `bench serve` counts them: `usage.prompt_tokens` when present.
+    pub fn input_len(&self) -> Option<u32> {
+        self.usage.as_ref().map(|u| u.prompt_tokens).or(self.prompt_tokens)
+    }
+}
+
+/// The part of [`Usage`] a [`ResultView`] reads.
+#[derive(Debug, Deserialize)]
+pub struct UsageView {
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub completion_tokens: u32,
+}
+
+/// A borrowed view of a [`ResultRecord`], for readers of millions of them (sb-report): strings
+/// that need no unescaping are not copied, and a field left out here is skipped unparsed. Each
+/// field has its `ResultRecord` name and meaning (a test checks them against a full record).
+#[derive(Debug, Deserialize)]
+pub struct ResultView<'a> {
+    #[serde(default, borrow)]
+    pub id: Cow<'a, str>,
+    pub status: Status,
+    #[serde(default)]
+    pub http_status: Option<u16>,
+    #[serde(default, borrow)]
+    pub error: Option<Cow<'a, str>>,
+    pub scheduled_ns: u64,
+    pub sent_ns: u64,
+    #[serde(default)]
+    pub first_chunk_ns: Option<u64>,
+    #[serde(default)]
+    pub first_token_ns: Option<u64>,
+    #[serde(default)]
+    pub end_ns: Option<u64>,
+    pub done_ns: u64,
+    #[serde(default)]
+    pub chunks_ns: Vec<u64>,
+    #[serde(default)]
+    pub usage: Option<UsageView>,
+    #[serde(default)]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default)]
+    pub output_tokens: Option<u32>,
+    #[serde(default)]
+    pub stage: Option<u32>,
+    #[serde(default, borrow)]
+    pub shard: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub warmup: bool,
+    #[serde(default, borrow)]
+    pub api: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tokenizer: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub dataset: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub task: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub session: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub turn: Option<u32>,
+    #[serde(default, borrow)]
+    pub prefix: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub run: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tags: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// The generated text (`sb-load --save-text`), for vLLM's `generated_texts`.
+    #[serde(default, borrow)]
+    pub text: Option<Cow<'a, str>>,
+}
+
+impl ResultView<'_> {
+    /// vLLM's output_len: `usage.completion_tokens`, else the client-side count.
+    pub fn output_len(&self) -> Option<u32> {
+        self.usage.as_ref().map(|u| u.completion_tokens).or(self.output_tokens)
+    }
+    /// vLLM's prompt_len: `usage.prompt_tokens`, else the count from the request record.
     pub fn input_len(&self) -> Option<u32> {
         self.usage.as_ref().map(|u| u.prompt_tokens).or(self.prompt_tokens)
     }

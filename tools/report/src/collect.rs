@@ -3,7 +3,7 @@
 //! as they are (there are few of them).
 
 use crate::aggregate::Aggregate;
-use crate::result::{LeanResult, Observation};
+use crate::result::{GroupField, LeanResult, Observation};
 use crate::samples::SeriesStore;
 use crate::slo::Slo;
 use sb_records::{Input, ReadError, RecordReader, RunRecord, Sample};

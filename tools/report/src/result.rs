@@ -1,93 +1,20 @@
-//! The lean view of a result record that the report needs, and the per-request formulas.
-//!
-//! Big runs are millions of lines, so results are deserialized into this borrowed struct (no
-//! copy of strings that need no unescaping, unknown fields such as `text` skipped unparsed)
-//! instead of the full `ResultRecord`. Formulas: docs/metrics.md.
+//! The per-request formulas of the report (docs/metrics.md), over the borrowed view of a result
+//! record (`sb_records::ResultView`: big runs are millions of lines, so strings that need no
+//! unescaping are not copied).
 
 use crate::slo::{RequestLatency, Slo};
 use sb_records::Status;
-use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize)]
-pub struct LeanUsage {
-    #[serde(default)]
-    pub prompt_tokens: u32,
-    #[serde(default)]
-    pub completion_tokens: u32,
+pub use sb_records::ResultView as LeanResult;
+
+/// The value of a `--group-by` field of a result, `-` when the record has none.
+pub trait GroupField {
+    fn field(&self, name: &str) -> String;
 }
 
-/// The fields of `ResultRecord` (tools/records/src/record.rs) that the report reads.
-#[derive(Debug, Deserialize)]
-pub struct LeanResult<'a> {
-    #[serde(default, borrow)]
-    pub id: Cow<'a, str>,
-    pub status: Status,
-    #[serde(default)]
-    pub http_status: Option<u16>,
-    #[serde(default, borrow)]
-    pub error: Option<Cow<'a, str>>,
-    pub scheduled_ns: u64,
-    pub sent_ns: u64,
-    #[serde(default)]
-    pub first_chunk_ns: Option<u64>,
-    #[serde(default)]
-    pub first_token_ns: Option<u64>,
-    #[serde(default)]
-    pub end_ns: Option<u64>,
-    pub done_ns: u64,
-    #[serde(default)]
-    pub chunks_ns: Vec<u64>,
-    #[serde(default)]
-    pub usage: Option<LeanUsage>,
-    #[serde(default)]
-    pub prompt_tokens: Option<u32>,
-    #[serde(default)]
-    pub output_tokens: Option<u32>,
-    #[serde(default)]
-    pub stage: Option<u32>,
-    #[serde(default, borrow)]
-    pub shard: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub warmup: bool,
-    #[serde(default, borrow)]
-    pub api: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub finish_reason: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub tokenizer: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub dataset: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub task: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub session: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub turn: Option<u32>,
-    #[serde(default, borrow)]
-    pub prefix: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub run: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub tags: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
-    /// The generated text (`sb-load --save-text`), for vLLM's `generated_texts`.
-    #[serde(default, borrow)]
-    pub text: Option<Cow<'a, str>>,
-}
-
-impl LeanResult<'_> {
-    /// vLLM's output_len: `usage.completion_tokens`, else the client-side count.
-    pub fn output_len(&self) -> Option<u32> {
-        self.usage.as_ref().map(|u| u.completion_tokens).or(self.output_tokens)
-    }
-    /// vLLM's prompt_len: `usage.prompt_tokens`, else the count from the request record.
-    pub fn input_len(&self) -> Option<u32> {
-        self.usage.as_ref().map(|u| u.prompt_tokens).or(self.prompt_tokens)
-    }
-
-    /// The value of a `--group-by` field, `-` when the record has none.
-    pub fn field(&self, name: &str) -> String {
+impl GroupField for LeanResult<'_> {
+    fn field(&self, name: &str) -> String {
         fn s(v: &Option<Cow<'_, str>>) -> String {
             v.as_deref().unwrap_or("-").to_string()
         }
