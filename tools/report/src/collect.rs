@@ -322,9 +322,12 @@ fn serde_message(e: &serde_json::Error) -> String {
 /// written any other way. The pattern cannot occur inside a JSON string, where `"` is escaped.
 fn split_chunks(line: &str, chunks: &mut Vec<u64>, rest: &mut String) -> bool {
     const KEY: &str = ",\"chunks_ns\":[";
-    let Some(at) = line.find(KEY) else { return false };
+    // A SIMD search for the whole key (str::find stops at every comma of the line).
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let Some(at) = FINDER.find(line.as_bytes()) else { return false };
     let open = at + KEY.len();
-    let Some(len) = line[open..].find(']') else { return false };
+    let Some(len) = memchr::memchr(b']', &line.as_bytes()[open..]) else { return false };
     let close = open + len;
     chunks.clear();
     let bytes = &line.as_bytes()[open..close];
