@@ -82,20 +82,24 @@ impl LoadClient {
             Some("http") | Some("https") => {}
             _ => bail!("--url {:?} must start with http:// or https://", opts.url),
         }
-        let Some(authority) = parsed.authority().cloned() else {
+        let Some(authority) = parsed.authority() else {
             bail!("--url {:?} has no host", opts.url);
+        };
+        // Host and port only: a `user:password@` in the URL is never sent in Host, nor anywhere.
+        let host_port = match authority.port_u16() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_string(),
         };
         let base_path = parsed.path().trim_end_matches('/').to_string();
         let uri = |path: &str| -> Result<Uri> { Ok(format!("{base_path}{path}").parse()?) };
         let target = Uri::builder()
             .scheme(parsed.scheme_str().unwrap_or("http"))
-            .authority(authority.clone())
+            .authority(host_port.as_str())
             .path_and_query("/")
             .build()?;
 
         let mut headers = HeaderMap::new();
-        headers
-            .insert(HOST, HeaderValue::from_str(authority.as_str()).context("--url: the host is not a valid header")?);
+        headers.insert(HOST, HeaderValue::from_str(&host_port).context("--url: the host is not a valid header")?);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let explicit_auth = opts.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         if explicit_auth && opts.api_key.is_some() {
@@ -652,6 +656,10 @@ mod tests {
         let c = client("http://127.0.0.1:1/v1/", true).unwrap();
         assert_eq!(c.completions_uri.to_string(), "/v1/completions");
         assert_eq!(c.headers[HOST], "127.0.0.1:1");
+        // A password in the URL is never sent, not even in Host.
+        let c = client("http://user:s3cret@example.invalid:8000/prefix/v1", true).unwrap();
+        assert_eq!(c.headers[HOST], "example.invalid:8000");
+        assert_eq!(c.chat_uri.to_string(), "/prefix/v1/chat/completions");
         let mut req = Request { id: "a".into(), prompt: Some("hi".into()), max_tokens: Some(8), ..Default::default() };
         req.params = serde_json::from_value(
             json!({"use_beam_search": true, "best_of": 4, "ignore_eos": true, "stream": false, "max_tokens": 99}),

@@ -101,3 +101,15 @@ fn connection_flags_are_checked() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--connections 5 is more than --max-connections 2"), "{}", run.stderr);
 }
+
+#[test]
+fn a_password_in_the_url_goes_nowhere_on_the_wire() {
+    let server = raw::start(stream(), Body::Read);
+    let url = server.url.replace("http://", "http://user:s3cret@");
+    let run = load(&url, &["-c", "1"], &completions(2, 2, 2));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let heads = server.heads.lock().unwrap().join("\n");
+    assert!(heads.contains("host: 127.0.0.1:") || heads.contains("Host: 127.0.0.1:"), "{heads}");
+    assert!(!heads.contains("s3cret") && !heads.contains("user:"), "{heads}");
+    assert!(!run.stderr.contains("s3cret") && !run.run.to_string().contains("s3cret"), "{}", run.run);
+}
