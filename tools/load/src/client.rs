@@ -70,6 +70,13 @@ pub struct LoadClient {
     chat_max_tokens: ChatMaxTokens,
 }
 
+/// Connections a request is tried on when reused ones turn out closed by the server.
+const MAX_SEND_ATTEMPTS: u32 = 3;
+
+/// How long a TCP connect may take before the request fails as `connect_error` (the kernel
+/// alone would wait about two minutes for a server that drops connection attempts).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Largest part of an error response body kept in the `error` field.
 const ERROR_BODY_BYTES: usize = 512;
 
@@ -132,6 +139,7 @@ impl LoadClient {
 
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.enforce_http(false);
         let tls = hyper_rustls::HttpsConnectorBuilder::new();
         let tls = match &opts.ca_cert {
@@ -311,6 +319,7 @@ impl LoadClient {
                 *at = clock.now_ns();
             }
         };
+        let mut attempts = 0;
         loop {
             let mut conn = match self.pool.checkout() {
                 Checkout::Ready(conn) => {
@@ -343,10 +352,19 @@ impl LoadClient {
                 }
             };
             // An idle connection can be closed by the server just as it is taken (uvicorn closes
-            // idle ones after 5 s): a request it never carried goes on another connection.
+            // idle ones after 5 s): a request it never carried goes on another connection, a few
+            // times at most. A new connection that fails so is the server refusing connections.
+            let retry = conn.reused && attempts < MAX_SEND_ATTEMPTS;
+            attempts += 1;
             if conn.send.ready().await.is_err() {
                 self.pool.discard(conn);
-                continue;
+                if retry {
+                    continue;
+                }
+                return Err((
+                    Status::ConnectError,
+                    "the server closed the connection before the request could be sent".into(),
+                ));
             }
             match conn.send.try_send_request(request).await {
                 Ok(response) => {
@@ -359,7 +377,7 @@ impl LoadClient {
                     let error = e.into_error();
                     self.pool.discard(conn);
                     match unsent {
-                        Some(again) if fresh.is_none() => request = again,
+                        Some(again) if retry => request = again,
                         _ => {
                             on_the_wire(sent_ns);
                             // A server that refuses a request mid-body (413) and resets the

@@ -38,6 +38,9 @@ pub struct Conn {
     pub send: http1::SendRequest<Full<Bytes>>,
     /// When it finished connecting, until its first request takes it.
     pub connected_ns: Option<u64>,
+    /// It has carried a request to its end: a failure to send on it may be the server closing
+    /// an idle connection (worth one more try elsewhere), not the server refusing connections.
+    pub reused: bool,
     /// When the last write to its socket returned: a request's send time on the wire.
     pub wrote_ns: Arc<AtomicU64>,
     slot: Slot,
@@ -191,6 +194,7 @@ impl Pool {
     /// A connection whose exchange ended cleanly, for the next request.
     pub fn release(self: &Arc<Self>, mut conn: Conn) {
         conn.connected_ns = None;
+        conn.reused = true;
         let mut st = self.lock();
         if conn.send.is_closed() {
             self.forget(&mut st, &conn.slot);
@@ -238,7 +242,9 @@ impl Pool {
                     // A server that refuses one connect refuses the rest: do not hammer it.
                     started = n;
                 }
-                Some(Err(_)) | None => {}
+                // A connect task that panicked gives its place back too.
+                Some(Err(_)) => self.lock().open -= 1,
+                None => {}
             }
         }
         (opened, first_error)
@@ -256,7 +262,12 @@ impl Pool {
                 let mut st = pool.lock();
                 st.connecting -= 1;
                 match result {
-                    Ok(conn) => pool.give(&mut st, conn),
+                    Ok(conn) => {
+                        pool.give(&mut st, conn);
+                        // Waiters may still outnumber the connects in progress (more than
+                        // MAX_CONNECTING of them arrived at once): start the next.
+                        pool.balance(&mut st);
+                    }
                     Err(e) => {
                         st.open -= 1;
                         pool.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -315,6 +326,6 @@ impl Pool {
         self.stats.opened.fetch_add(1, Ordering::Relaxed);
         let open = self.lock().open as u64;
         self.stats.peak_open.fetch_max(open, Ordering::Relaxed);
-        Ok(Conn { send, connected_ns: Some(connected_ns), wrote_ns, slot })
+        Ok(Conn { send, connected_ns: Some(connected_ns), reused: false, wrote_ns, slot })
     }
 }

@@ -113,3 +113,34 @@ fn a_password_in_the_url_goes_nowhere_on_the_wire() {
     assert!(!heads.contains("s3cret") && !heads.contains("user:"), "{heads}");
     assert!(!run.stderr.contains("s3cret") && !run.run.to_string().contains("s3cret"), "{}", run.run);
 }
+
+#[test]
+fn more_requests_at_once_than_connects_in_progress_all_get_their_connection() {
+    // 100 in flight at once, opened on demand: more than the 64 connects allowed in progress, so
+    // each connect that ends must start the next one for the requests still waiting.
+    let server =
+        raw::start_with(stream(), Body::Read, Manner { delay: Duration::from_millis(500), ..Manner::default() });
+    let run = load(&server.url, &["-c", "100", "--connections", "0"], &completions(100, 2, 2));
+    assert_eq!(run.by_status("ok"), 100, "{}", run.stderr);
+    assert_eq!(server.peak_open.load(Ordering::SeqCst), 100, "{}", run.run["connections"]);
+}
+
+#[test]
+fn a_server_that_closes_every_connection_at_once_fails_requests_without_a_connect_storm() {
+    // Accepts, then closes before reading anything (a server at its own connection limit).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let run = load(&url, &["-c", "2", "--timeout", "20s"], &completions(4, 2, 2));
+    assert_eq!(run.results.len(), 4);
+    assert!(run.results.iter().all(|r| r["status"] != "timeout" && r["status"] != "ok"), "{:?}", run.results);
+    // One connection per attempt, a few attempts per request at most: no storm.
+    assert!(accepted.load(Ordering::SeqCst) <= 4 * 3 + 4, "{} connections accepted", accepted.load(Ordering::SeqCst));
+}
