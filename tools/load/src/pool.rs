@@ -206,10 +206,7 @@ impl Pool {
     /// A connection that will not be used again (its exchange broke off): its place under the
     /// cap is free now, not when the socket is finally closed.
     pub fn discard(self: &Arc<Self>, conn: Conn) {
-        let mut st = self.lock();
-        self.forget(&mut st, &conn.slot);
-        drop(st);
-        drop(conn);
+        self.forget(&mut self.lock(), &conn.slot);
     }
 
     /// Opens connections before the run until `n` (at most the cap) are open, [`MAX_CONNECTING`]
@@ -236,8 +233,7 @@ impl Pool {
                     self.give(&mut st, conn);
                 }
                 Some(Ok(Err(e))) => {
-                    self.lock().open -= 1;
-                    self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    self.connect_failed(&mut self.lock());
                     first_error.get_or_insert(e);
                     // A server that refuses one connect refuses the rest: do not hammer it.
                     started = n;
@@ -252,6 +248,11 @@ impl Pool {
 
     /// Starts connects while requests wait without one on the way and the cap allows.
     fn balance(self: &Arc<Self>, st: &mut State) {
+        // None can start at the cap or at MAX_CONNECTING, or with no waiter lacking a connect:
+        // then the queue is not swept for waiters gone (a timeout), a pass over all of them.
+        if st.open >= self.max || st.connecting >= MAX_CONNECTING || st.waiters.len() <= st.connecting {
+            return;
+        }
         st.waiters.retain(|w| !w.is_closed());
         while st.waiters.len() > st.connecting && st.open < self.max && st.connecting < MAX_CONNECTING {
             st.open += 1;
@@ -269,8 +270,7 @@ impl Pool {
                         pool.balance(&mut st);
                     }
                     Err(e) => {
-                        st.open -= 1;
-                        pool.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
+                        pool.connect_failed(&mut st);
                         // The oldest waiter learns why; the others keep the connects started for them.
                         while let Some(w) = st.waiters.pop_front() {
                             if w.send(Err(e.clone())).is_ok() {
@@ -282,6 +282,12 @@ impl Pool {
                 }
             });
         }
+    }
+
+    /// A connect failed: its place under the cap is free again.
+    fn connect_failed(&self, st: &mut State) {
+        st.open -= 1;
+        self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Hands `conn` to the oldest request still waiting, or keeps it idle.

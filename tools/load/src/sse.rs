@@ -213,6 +213,12 @@ pub fn classify_chunk(payload: &[u8], text: Option<&mut String>) -> Result<Chunk
     Ok(info)
 }
 
+/// [`scan`]'s reading of a chunk (for the tests; runs read chunks through a [`Template`]).
+#[cfg(test)]
+pub fn scan_chunk(p: &[u8], api: Api) -> Option<ChunkInfo> {
+    scan(p, api).map(|s| s.info)
+}
+
 /// The fast path of [`classify_chunk`] for the common chunk (no usage, no error): one pass over
 /// the payload that checks it is JSON and picks out what timing needs (`choices`, each choice's
 /// text or delta, `finish_reason`), instead of deserializing every field. At tens of thousands
@@ -223,19 +229,15 @@ pub fn classify_chunk(payload: &[u8], text: Option<&mut String>) -> Result<Chunk
 /// the caller then takes the full parse, which also names what is wrong with a chunk that is
 /// not JSON. When it returns `Some`, the payload is valid JSON (unit tests check both against
 /// serde_json, on real chunks and on every cut and one-byte change of them).
-#[cfg(test)]
-pub fn scan_chunk(p: &[u8], api: Api) -> Option<ChunkInfo> {
-    scan(p, api).map(|s| s.info)
-}
-
-/// The checks before a scan, and the scan; the scanner as it ended, for [`Template`].
+///
+/// Returns the scanner as it ended (its text span is what a [`Template`] keeps).
 fn scan(p: &[u8], api: Api) -> Option<Scan<'_>> {
     // Control characters are never valid inside JSON strings, and whitespace other than spaces
     // is rare in a chunk: either takes the full parse.
     if !plain_text(p) {
         return None;
     }
-    let mut s = Scan { p, i: 0, depth: 0, api, info: ChunkInfo::default(), saw_choices: false, texts: 0, span: (0, 0) };
+    let mut s = Scan::new(p, 0, api);
     s.ws();
     s.object(Ctx::Top)?;
     s.ws();
@@ -293,21 +295,8 @@ impl Template {
         if !plain_text(&p[open..end]) {
             return None;
         }
-        let mut s = Scan {
-            p,
-            i: open - 1,
-            depth: 0,
-            api: Api::Completions,
-            info: ChunkInfo::default(),
-            saw_choices: false,
-            texts: 0,
-            span: (0, 0),
-        };
-        let (text, _) = s.string()?;
         // The string must end exactly where the template's suffix starts.
-        if s.i != end + 1 {
-            return None;
-        }
+        let (text, _) = Scan::new(p, open - 1, Api::Completions).string_at(end + 1)?;
         Some(ChunkInfo { has_token: !text.is_empty(), ..self.info.clone() })
     }
 }
@@ -384,6 +373,16 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    fn new(p: &'a [u8], i: usize, api: Api) -> Scan<'a> {
+        Scan { p, i, depth: 0, api, info: ChunkInfo::default(), saw_choices: false, texts: 0, span: (0, 0) }
+    }
+
+    /// The string at the cursor, which must end just before `end` (the template's suffix).
+    fn string_at(mut self, end: usize) -> Option<(&'a [u8], bool)> {
+        let string = self.string()?;
+        (self.i == end).then_some(string)
+    }
+
     fn peek(&self) -> Option<u8> {
         self.p.get(self.i).copied()
     }
@@ -398,13 +397,40 @@ impl<'a> Scan<'a> {
         (self.peek()? == b).then(|| self.i += 1)
     }
 
+    /// Opens an object or array (`open`, at most [`MAX_DEPTH`] deep); true when it closes at
+    /// once (empty).
+    fn open(&mut self, open: u8, close: u8) -> Option<bool> {
+        self.eat(open)?;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        Some(self.close(close))
+    }
+
+    /// Whether the cursor is at `close`, taken (the container ends).
+    fn close(&mut self, close: u8) -> bool {
+        let closed = self.eat(close).is_some();
+        if closed {
+            self.depth -= 1;
+        }
+        closed
+    }
+
+    /// After a member or an element: `,` (more follow: false) or `close` (true).
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        if self.close(close) {
+            return Some(true);
+        }
+        self.eat(b',')?;
+        Some(false)
+    }
+
     /// `{ "key": value, ... }`, acting on the keys that matter in `ctx`.
     fn object(&mut self, ctx: Ctx) -> Option<()> {
-        self.eat(b'{')?;
-        self.enter()?;
-        self.ws();
-        if self.eat(b'}').is_some() {
-            self.depth -= 1;
+        if self.open(b'{', b'}')? {
             return Some(());
         }
         // The keys the full parse reads, seen so far: it refuses a repeated one.
@@ -425,15 +451,8 @@ impl<'a> Scan<'a> {
             self.eat(b':')?;
             self.ws();
             self.member(key)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.next_or_close(b'}')? {
+                return Some(());
             }
         }
     }
@@ -501,34 +520,17 @@ impl<'a> Scan<'a> {
 
     /// `[ item, ... ]`; `item` gets the index of the element.
     fn array(&mut self, mut item: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        self.enter()?;
-        self.ws();
-        if self.eat(b']').is_some() {
-            self.depth -= 1;
+        if self.open(b'[', b']')? {
             return Some(());
         }
-        let mut n = 0;
-        loop {
+        for n in 0.. {
             self.ws();
             item(self, n)?;
-            n += 1;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.next_or_close(b']')? {
+                break;
             }
         }
-    }
-
-    fn enter(&mut self) -> Option<()> {
-        self.depth += 1;
-        (self.depth <= MAX_DEPTH).then_some(())
+        Some(())
     }
 
     /// Any JSON value, checked and skipped.
