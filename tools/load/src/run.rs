@@ -148,17 +148,8 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
     let (tally, mut out) = writer.join().map_err(|_| anyhow::anyhow!("the result writer panicked"))?;
 
     let interrupted = interrupted.load(Ordering::Relaxed);
-    let stats = RunStats::new(&tally);
-    let mut verdict = judge(&tally, &stats, &report, interrupted, pacing, opts.max_lag_ms, opts.max_error_rate);
-    let waited = pool.stats.waited_at_cap.load(Ordering::Relaxed);
-    if let (Verdict::Failed(reasons), true) = (&mut verdict, waited > 0) {
-        if let Some(lag) = reasons.iter_mut().find(|r| r.contains("send lateness")) {
-            *lag += &format!(
-                " ({waited} requests waited for a free connection under --max-connections {}; raise it if the server takes more)",
-                pool.max()
-            );
-        }
-    }
+    let stats = RunStats::new(&tally, &pool);
+    let verdict = judge(&tally, &stats, &report, interrupted, pacing, opts.max_lag_ms, opts.max_error_rate);
     let without_done = crate::client::STREAMS_WITHOUT_DONE.load(Ordering::Relaxed);
     let mut fields = run_fields(&url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
     fields.pacing = Some(pacing.name().into());
@@ -252,10 +243,13 @@ struct RunStats {
     p99_lateness_ms: f64,
     /// Share of the measured requests' slot time spent waiting for the send (closed loop).
     slot_idle_fraction: Option<f64>,
+    /// Requests that waited for a free connection under `--max-connections`, and that cap.
+    waited_at_cap: u64,
+    max_connections: usize,
 }
 
 impl RunStats {
-    fn new(t: &Tally) -> RunStats {
+    fn new(t: &Tally, pool: &crate::pool::Pool) -> RunStats {
         let n = t.measured_sent;
         let rate =
             |first: u64, last: u64| (n > 1 && last > first).then(|| (n - 1) as f64 / ((last - first) as f64 / 1e9));
@@ -277,6 +271,8 @@ impl RunStats {
             p99_lateness_ms: if n > 0 { h.value_at_quantile(0.99) as f64 / 1000.0 } else { 0.0 },
             slot_idle_fraction: (t.lateness_sum_ns + t.busy_sum_ns > 0)
                 .then(|| t.lateness_sum_ns as f64 / (t.lateness_sum_ns + t.busy_sum_ns) as f64),
+            waited_at_cap: pool.stats.waited_at_cap.load(Ordering::Relaxed),
+            max_connections: pool.max(),
         }
     }
 }
@@ -301,16 +297,25 @@ fn judge(
         return Verdict::Interrupted;
     }
     let mut reasons = Vec::new();
+    // Lateness from waiting for a connection under the cap says so: the cap, not the
+    // generator's pace, may be what held the requests back.
+    let queued = match s.waited_at_cap {
+        0 => String::new(),
+        n => format!(
+            " ({n} requests waited for a free connection under --max-connections {}; raise it if the server takes more)",
+            s.max_connections
+        ),
+    };
     match pacing {
         Pacing::Open if s.p99_lateness_ms > max_lag_ms => reasons.push(format!(
-            "the generator fell behind its schedule: p99 send lateness {:.3} ms > --max-lag {max_lag_ms} ms",
+            "the generator fell behind its schedule: p99 send lateness {:.3} ms > --max-lag {max_lag_ms} ms{queued}",
             s.p99_lateness_ms
         )),
         Pacing::Closed => {
             let idle = s.slot_idle_fraction.unwrap_or(0.0);
             if s.p99_lateness_ms > max_lag_ms && idle > CLOSED_LOOP_MAX_IDLE {
                 reasons.push(format!(
-                    "the generator kept its slots waiting: p99 send lateness {:.3} ms > --max-lag {max_lag_ms} ms, slots idle {:.1}% of the time (> {}%)",
+                    "the generator kept its slots waiting: p99 send lateness {:.3} ms > --max-lag {max_lag_ms} ms, slots idle {:.1}% of the time (> {}%){queued}",
                     s.p99_lateness_ms,
                     idle * 100.0,
                     CLOSED_LOOP_MAX_IDLE * 100.0
