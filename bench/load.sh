@@ -17,13 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ -z "${BIN:-}" ]]; then
-    cargo build --release -p sb-load -p sb-sim --bins --example load_bench >&2
-    BIN=target/release
-    LB=${LB:-$BIN/examples/load_bench}
-else
-    LB=${LB:-$BIN/load_bench}
-fi
+source bench/lib.sh
 LOAD=$BIN/sb-load
 SIM=$BIN/sb-sim
 CORES=$(nproc)

@@ -21,13 +21,7 @@ if ! command -v dumpcap >/dev/null || ! command -v tshark >/dev/null; then
     echo "bench/truth.sh needs dumpcap and tshark (Debian: apt-get install tshark)" >&2
     exit 2
 fi
-if [[ -z "${BIN:-}" ]]; then
-    cargo build --release -p sb-load -p sb-sim --bins --example load_bench >&2
-    BIN=target/release
-    LB=${LB:-$BIN/examples/load_bench}
-else
-    LB=${LB:-$BIN/load_bench}
-fi
+source bench/lib.sh
 CORES=$(nproc)
 CLIENT_CPU=${CLIENT_CPU:-0}
 OTHER_CPUS=${OTHER_CPUS:-$([[ $CORES -gt 1 ]] && echo "1-$((CORES - 1))" || echo 0)}
