@@ -3,9 +3,10 @@
 //! [`Timeline`]. Formulas: docs/metrics.md.
 
 use crate::points::Points;
-use crate::result::{failure_class, LeanResult, Observation};
+use crate::result::{failure_class, Observation};
 use crate::stats::{Dist, Stats};
 use crate::timeline::Timeline;
+use sb_records::ResultView;
 use std::collections::BTreeMap;
 
 /// Error messages kept per failure class (vLLM prints the first 10 errors of a run).
@@ -78,7 +79,7 @@ impl Aggregate {
         }
     }
 
-    pub fn add(&mut self, r: &LeanResult<'_>, o: &Observation) {
+    pub fn add(&mut self, r: &ResultView<'_>, o: &Observation) {
         self.first_sent_ns = Some(self.first_sent_ns.map_or(r.sent_ns, |f| f.min(r.sent_ns)));
         self.last_done_ns = self.last_done_ns.max(r.done_ns).max(o.end_ns);
         if !o.ok {

@@ -3,10 +3,10 @@
 //! as they are (there are few of them).
 
 use crate::aggregate::Aggregate;
-use crate::result::{GroupField, LeanResult, Observation};
+use crate::result::{group_field, Observation};
 use crate::samples::SeriesStore;
 use crate::slo::Slo;
-use sb_records::{Input, ReadError, RecordReader, RunRecord, Sample};
+use sb_records::{Input, ReadError, RecordReader, ResultView, RunRecord, Sample};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::BufRead;
 
@@ -149,7 +149,7 @@ impl Collector {
             let outcome: Result<(), String> = match kind {
                 "result" => {
                     let fast = split_chunks(line, &mut chunks, &mut rest);
-                    let parsed = serde_json::from_str::<LeanResult>(if fast { &rest } else { line });
+                    let parsed = serde_json::from_str::<ResultView>(if fast { &rest } else { line });
                     match parsed {
                         Ok(mut r) => {
                             if fast {
@@ -211,7 +211,7 @@ impl Collector {
     }
 
     /// Adds one result; the error is about a `--group-by` with too many values.
-    pub fn add_result(&mut self, r: &LeanResult<'_>) -> Result<(), String> {
+    pub fn add_result(&mut self, r: &ResultView<'_>) -> Result<(), String> {
         let run = r.run.as_deref().unwrap_or("-");
         if !r.id.is_empty() && !self.seen.insert(result_key(run, &r.id)) {
             self.duplicates.count += 1;
@@ -267,7 +267,7 @@ impl Collector {
             }
         }
         if let Some(field) = &self.opts.group_by {
-            let key = r.field(field);
+            let key = group_field(r, field);
             match self.groups.get_mut(&key) {
                 Some(a) => a.add(r, &o),
                 None => {
@@ -287,7 +287,7 @@ impl Collector {
 }
 
 /// vLLM's view of one request (`RequestFuncOutput`): a failed request has zeros and its error.
-fn row(r: &LeanResult<'_>, o: &Observation, detailed: bool) -> RequestRow {
+fn row(r: &ResultView<'_>, o: &Observation, detailed: bool) -> RequestRow {
     let s = |ns: u64| ns as f64 / 1e9;
     let itl_s = if detailed && o.ok {
         r.chunks_ns.windows(2).map(|w| s(w[1].saturating_sub(w[0]))).collect()

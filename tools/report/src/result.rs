@@ -3,42 +3,34 @@
 //! unescaping are not copied).
 
 use crate::slo::{RequestLatency, Slo};
-use sb_records::Status;
+use sb_records::{ResultView, Status};
 use std::borrow::Cow;
 
-pub use sb_records::ResultView as LeanResult;
-
 /// The value of a `--group-by` field of a result, `-` when the record has none.
-pub trait GroupField {
-    fn field(&self, name: &str) -> String;
-}
-
-impl GroupField for LeanResult<'_> {
-    fn field(&self, name: &str) -> String {
-        fn s(v: &Option<Cow<'_, str>>) -> String {
-            v.as_deref().unwrap_or("-").to_string()
-        }
-        fn n(v: Option<u32>) -> String {
-            v.map_or("-".to_string(), |x| x.to_string())
-        }
-        if let Some(key) = name.strip_prefix("tags.") {
-            return self.tags.get(key).map_or("-".to_string(), |v| v.to_string());
-        }
-        match name {
-            "run" => s(&self.run),
-            "shard" => s(&self.shard),
-            "stage" => n(self.stage),
-            "turn" => n(self.turn),
-            "dataset" => s(&self.dataset),
-            "task" => s(&self.task),
-            "prefix" => s(&self.prefix),
-            "session" => s(&self.session),
-            "api" => self.api.as_deref().unwrap_or("completions").to_string(),
-            "finish_reason" => s(&self.finish_reason),
-            "tokenizer" => s(&self.tokenizer),
-            "status" => self.status.as_str().to_string(),
-            _ => "-".to_string(),
-        }
+pub fn group_field(r: &ResultView<'_>, name: &str) -> String {
+    fn s(v: &Option<Cow<'_, str>>) -> String {
+        v.as_deref().unwrap_or("-").to_string()
+    }
+    fn n(v: Option<u32>) -> String {
+        v.map_or("-".to_string(), |x| x.to_string())
+    }
+    if let Some(key) = name.strip_prefix("tags.") {
+        return r.tags.get(key).map_or("-".to_string(), |v| v.to_string());
+    }
+    match name {
+        "run" => s(&r.run),
+        "shard" => s(&r.shard),
+        "stage" => n(r.stage),
+        "turn" => n(r.turn),
+        "dataset" => s(&r.dataset),
+        "task" => s(&r.task),
+        "prefix" => s(&r.prefix),
+        "session" => s(&r.session),
+        "api" => r.api.as_deref().unwrap_or("completions").to_string(),
+        "finish_reason" => s(&r.finish_reason),
+        "tokenizer" => s(&r.tokenizer),
+        "status" => r.status.as_str().to_string(),
+        _ => "-".to_string(),
     }
 }
 
@@ -77,7 +69,7 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub fn of(r: &LeanResult<'_>, slo: &Slo) -> Observation {
+    pub fn of(r: &ResultView<'_>, slo: &Slo) -> Observation {
         let ok = r.status == Status::Ok;
         let sent = r.sent_ns;
         // The last chunk's time; without chunks (a non-streamed answer) the response's end.
@@ -116,7 +108,7 @@ impl Observation {
 }
 
 /// The failure class of a result: its status, with the HTTP status when there is one.
-pub fn failure_class(r: &LeanResult<'_>) -> String {
+pub fn failure_class(r: &ResultView<'_>) -> String {
     match r.http_status {
         Some(code) if r.status == Status::HttpError => format!("http_error {code}"),
         _ => r.status.as_str().to_string(),
