@@ -86,8 +86,11 @@ pub fn render(r: &Report) -> Map<String, Value> {
 
 /// vLLM's per-request arrays, in vLLM's key order (serve.py's `result` dict).
 fn arrays(m: &mut Map<String, Value>, rows: &[crate::collect::RequestRow], detailed: bool) {
+    // In the order they went out, as vLLM lists them (its start times are taken as each request
+    // starts, so they ascend). Not by schedule: two requests due together can reach the wire
+    // in either order, and `start_times` is `sent_ns`, the time on the wire.
     let mut order: Vec<&crate::collect::RequestRow> = rows.iter().collect();
-    order.sort_by_key(|r| (r.scheduled_ns, r.sent_ns));
+    order.sort_by_key(|r| (r.sent_ns, r.scheduled_ns));
     let col = |f: &dyn Fn(&crate::collect::RequestRow) -> Value| Value::Array(order.iter().map(|r| f(r)).collect());
     if detailed {
         m.insert("input_lens".into(), col(&|r| json!(r.input_len)));
