@@ -380,6 +380,7 @@ pub fn is_broken_pipe(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Summary;
     use std::collections::BTreeMap;
 
     fn reader(text: &str) -> RecordReader<&[u8]> {
@@ -419,7 +420,7 @@ mod tests {
         text += &to_line(&run);
         text += &to_line(&Summary::default());
         assert!(text.starts_with("{\"kind\":\"request\",\"v\":1,\"id\":\"r1\""));
-        assert!(text.contains("{\"kind\":\"summary\",\"v\":1}\n"));
+        assert!(text.contains("{\"kind\":\"summary\",\"v\":1,\"definitions\":\"\","));
         assert!(text.contains("\"value\":\"+Inf\""));
         let got: Vec<Record> = reader(&text).map(|r| r.unwrap()).collect();
         assert_eq!(got.len(), 5);
@@ -430,6 +431,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(got[3], Record::Run(run));
+        assert_eq!(got[4], Record::Summary(Summary::default()));
     }
 
     #[test]

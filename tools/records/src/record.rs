@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use crate::summary::Summary;
+
 /// A record type of the stream: its `kind` tag and schema version.
 pub trait Kind: Serialize + DeserializeOwned {
     const KIND: &'static str;
@@ -661,24 +663,6 @@ pub struct RunConnections {
 fn liberal<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
     let v = Value::deserialize(d)?;
     Ok(T::deserialize(v).unwrap_or_default())
-}
-
-/// A summary written by `sb-report --format json`: every metric with the name of its formula in
-/// `docs/metrics.md`. The layout of `metrics` belongs to `sb-report` and its doc.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    #[serde(flatten)]
-    pub fields: Map<String, Value>,
-}
-
-impl Kind for Summary {
-    const KIND: &'static str = "summary";
-    const VERSION: u32 = 1;
-
-    fn after_read(&mut self) {
-        self.fields.remove("kind");
-        self.fields.remove("v");
-    }
 }
 
 /// One point of a parameter sweep, written by `sb-deploy --sweep` as the plan.

@@ -1,5 +1,5 @@
 //! docs/records.md describes every field of every record kind: each `pub` field of a record
-//! type in src/record.rs (by its name on the wire) must appear, in backticks, in the section of
+//! type in src/record.rs and src/summary.rs (by its name on the wire) must appear, in backticks, in the section of
 //! its kind. A field added without its line in the contract's document fails here.
 
 use std::path::Path;
@@ -46,13 +46,32 @@ fn section<'a>(doc: &'a str, kind: &str) -> &'a str {
 #[test]
 fn every_field_of_every_kind_is_described_in_docs_records_md() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let source = std::fs::read_to_string(root.join("src/record.rs")).unwrap();
+    let source = ["src/record.rs", "src/summary.rs"].map(|f| std::fs::read_to_string(root.join(f)).unwrap()).join("\n");
     let doc = std::fs::read_to_string(root.join("../../docs/records.md")).unwrap();
     let kinds: &[(&str, &[&str])] = &[
         ("request", &["Request"]),
         ("result", &["ResultRecord", "Usage"]),
         ("sample", &["Sample", "Window"]),
         ("run", &["RunRecord", "RunFields", "RunLoad", "Arrival", "RunRequests", "Lateness", "RunConnections"]),
+        (
+            "summary",
+            &[
+                "Report",
+                "Totals",
+                "Stats",
+                "FailureClass",
+                "Run",
+                "Load",
+                "ServerMetric",
+                "Bucket",
+                "StageRow",
+                "TurnRow",
+                "GroupRow",
+                "Comparison",
+                "Sides",
+                "Compared",
+            ],
+        ),
         ("plan", &["PlanPoint"]),
         ("sweep", &["SweepRecord", "SweepPoint", "SweepBracket"]),
     ];

@@ -58,7 +58,8 @@ impl std::fmt::Display for InputError {
 }
 impl std::error::Error for InputError {}
 
-/// One side of `--compare`: a vLLM result JSON file, or result records summarised here.
+/// One side of `--compare`: a vLLM result JSON file, a summary sb-report wrote before, or result
+/// records summarised here.
 fn side(path: &str, cfg: &Config) -> Result<compare::Side> {
     if path != "-" {
         // Record streams say `"kind"` on their first line; only other files (a vLLM result is
@@ -66,6 +67,10 @@ fn side(path: &str, cfg: &Config) -> Result<compare::Side> {
         let file = std::fs::File::open(path).map_err(|e| InputError(format!("{path}: {e}")))?;
         let mut first = Vec::new();
         std::io::BufReader::new(file).take(1 << 16).read_until(b'\n', &mut first)?;
+        let head: Option<serde_json::Value> = serde_json::from_slice(&first).ok();
+        if head.is_some_and(|h| h["kind"] == "summary") {
+            return saved_summary(path);
+        }
         if !first.windows(6).any(|w| w == b"\"kind\"") {
             let whole = std::fs::read(path).map_err(|e| InputError(format!("{path}: {e}")))?;
             if let Ok(text) = std::str::from_utf8(&whole) {
@@ -77,6 +82,32 @@ fn side(path: &str, cfg: &Config) -> Result<compare::Side> {
     }
     let c = collect(&[path.to_string()], &cfg.options)?;
     Ok(compare::Side::of_report(path, &Report::build(&c, cfg.max_lag_ms)))
+}
+
+/// A summary `sb-report --format json` wrote before: one record, of one input (not a comparison).
+fn saved_summary(path: &str) -> Result<compare::Side> {
+    let input = Input::open(path).map_err(|e| InputError(format!("{path}: {e}")))?;
+    let mut reader = input.records();
+    let mut found = None;
+    while let Some(record) = reader.next_of::<Summary>() {
+        let record = record.map_err(|e| InputError(e.to_string()))?;
+        match (record, &found) {
+            (Summary::Report(r), None) => found = Some(r),
+            (Summary::Report(_), Some(_)) => {
+                return Err(InputError(format!("{path}: holds more than one summary; compare one at a time")).into())
+            }
+            (Summary::Comparison(_), _) => {
+                return Err(InputError(format!(
+                    "{}:{}: a comparison (--compare --format json), not the summary of one run",
+                    path,
+                    reader.line()
+                ))
+                .into())
+            }
+        }
+    }
+    let r = found.ok_or_else(|| InputError(format!("{path}: no summary record")))?;
+    Ok(compare::Side::of_summary(path, &r))
 }
 
 fn collect(paths: &[String], opts: &Options) -> Result<Collector> {
@@ -100,7 +131,7 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
             }
             Format::Csv => out.write_all(compare::csv(&rows)?.as_bytes())?,
             Format::Json => {
-                RecordWriter::new(&mut *out).write(&Summary { fields: compare::json(&sa, &sb, &rows) })?;
+                RecordWriter::new(&mut *out).write(&Summary::Comparison(compare::json(&sa, &sb, &rows)))?;
             }
             Format::VllmJson | Format::Llmd => {
                 return Err(InputError(
@@ -132,7 +163,7 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
     let report = Report::build(&c, cfg.max_lag_ms);
     match cfg.format {
         Format::Text => out.write_all(render::text::render(&report).as_bytes())?,
-        Format::Json => RecordWriter::new(&mut *out).write(&Summary { fields: report.to_json() })?,
+        Format::Json => RecordWriter::new(&mut *out).write(&Summary::Report(Box::new(report.to_summary())))?,
         Format::VllmJson => {
             serde_json::to_writer(&mut *out, &render::vllm_json::render(&report))?;
             out.write_all(b"\n")?;

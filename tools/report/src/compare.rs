@@ -3,8 +3,9 @@
 //! can be put next to the vLLM run it reproduces.
 
 use crate::render::table::md_table;
-use crate::report::{flatten, pct_name, totals_json, Report};
+use crate::report::{flatten, object, pct_name, totals_json, Report};
 use anyhow::{bail, Result};
+use sb_records::summary::{self, Compared, Comparison, Sides};
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 
@@ -23,9 +24,20 @@ impl Side {
         Side {
             name: name.to_string(),
             flat: flatten(&totals_json(&r.total)),
-            summary: Value::Object(r.to_json()),
+            summary: serde_json::to_value(r.to_summary()).expect("a summary serializes"),
             warnings: r.warnings.clone(),
             trustworthy: r.trustworthy(),
+        }
+    }
+
+    /// A summary `sb-report --format json` wrote before.
+    pub fn of_summary(name: &str, r: &summary::Report) -> Side {
+        Side {
+            name: name.to_string(),
+            flat: flatten(&object(&r.totals)),
+            summary: serde_json::to_value(r).expect("a summary serializes"),
+            warnings: r.warnings.clone(),
+            trustworthy: r.trustworthy,
         }
     }
 
@@ -241,15 +253,20 @@ pub fn csv(rows: &[Row]) -> Result<String> {
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
-pub fn json(a: &Side, b: &Side, rows: &[Row]) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("compare".into(), json!({"a": a.name, "b": b.name}));
-    let rows: Vec<Value> = rows
-        .iter()
-        .map(|r| json!({"metric": r.metric, "a": r.a, "b": r.b, "change": r.change(), "change_pct": r.change_pct()}))
-        .collect();
-    m.insert("metrics".into(), Value::Array(rows));
-    m.insert("a".into(), a.summary.clone());
-    m.insert("b".into(), b.summary.clone());
-    m
+pub fn json(a: &Side, b: &Side, rows: &[Row]) -> Comparison {
+    Comparison {
+        compare: Sides { a: a.name.clone(), b: b.name.clone() },
+        metrics: rows
+            .iter()
+            .map(|r| Compared {
+                metric: r.metric.clone(),
+                a: r.a,
+                b: r.b,
+                change: r.change(),
+                change_pct: r.change_pct(),
+            })
+            .collect(),
+        a: a.summary.clone(),
+        b: b.summary.clone(),
+    }
 }

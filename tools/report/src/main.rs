@@ -40,6 +40,7 @@ use std::process::ExitCode;
   sb-report results.ndjson metrics.ndjson --group-by tags.conc --format html > report.html
   sb-report --compare before.ndjson after.ndjson
   sb-report --compare results.ndjson vllm-result.json    # next to vllm bench serve --save-result
+  sb-report --compare last-week.json results.ndjson      # a summary saved with --format json
   sb-report results.ndjson --vllm-json > result.json
   sb-report results.ndjson --format llmd --stack plan.ndjson > benchmark_report.json   # llm-d v0.2
 
@@ -72,8 +73,8 @@ struct Args {
     #[arg(long, value_name = "FIELD")]
     group_by: Option<String>,
 
-    /// Compare two runs side by side, with the change per metric. Each is a result file or the
-    /// result JSON of `vllm bench serve --save-result`.
+    /// Compare two runs side by side, with the change per metric. Each is a result file, a
+    /// summary saved with `--format json`, or the result JSON of `vllm bench serve --save-result`.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "files")]
     compare: Option<Vec<String>>,
 

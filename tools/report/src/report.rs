@@ -4,10 +4,11 @@
 use crate::aggregate::Totals;
 use crate::collect::{Collector, RunShards};
 use crate::generator::{load_info, shard_of, LoadInfo};
-use crate::samples::{ServerMetric, Value as SValue};
+use crate::samples::{BucketQuantile, ServerMetric, Value as SValue};
 use crate::slo::Slo;
 use crate::stats::Stats;
-use serde_json::{json, Map, Value};
+use sb_records::summary;
+use serde_json::{Map, Value};
 
 pub struct Report {
     pub total: Totals,
@@ -164,68 +165,51 @@ impl Report {
         self.load.problems.is_empty()
     }
 
-    /// The summary record's fields (docs/report.md, "JSON").
-    pub fn to_json(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("definitions".into(), json!("docs/metrics.md; vLLM bench serve definitions"));
-        m.insert("inputs".into(), json!(self.inputs));
-        m.insert(
-            "runs".into(),
-            Value::Array(
-                self.runs
-                    .iter()
-                    .map(|(run, s)| json!({"run": run, "results": s.results, "shards": s.shards}))
-                    .collect(),
-            ),
-        );
-        m.insert("trustworthy".into(), json!(self.trustworthy()));
-        m.insert("warnings".into(), json!(self.warnings));
-        m.insert("warmup_excluded".into(), json!(self.warmup_skipped));
-        if !self.slo.is_empty() {
-            m.insert("slo".into(), json!(self.slo.describe()));
-        }
-        for (k, v) in totals_json(&self.total) {
-            m.insert(k, v);
-        }
-        if self.sessions > 0 {
-            m.insert("sessions".into(), json!(self.sessions));
-        }
-        m.insert("load".into(), load_json(&self.load));
-        if !self.server.is_empty() {
-            m.insert("server_metrics".into(), Value::Array(self.server.iter().map(server_json).collect()));
-        }
-        let rows = |name: &str, v: &[(String, Totals)]| -> Value {
-            Value::Array(
-                v.iter()
-                    .map(|(k, t)| {
-                        let mut row = Map::new();
-                        row.insert(name.into(), json!(k));
-                        row.extend(totals_json(t));
-                        Value::Object(row)
-                    })
-                    .collect(),
-            )
-        };
-        if !self.stages.is_empty() {
+    /// The summary record (docs/report.md, "JSON"): what `--format json` writes.
+    pub fn to_summary(&self) -> summary::Report {
+        summary::Report {
+            definitions: "docs/metrics.md; vLLM bench serve definitions".into(),
+            inputs: self.inputs.clone(),
+            runs: self
+                .runs
+                .iter()
+                .map(|(run, s)| summary::Run {
+                    run: run.clone(),
+                    results: s.results,
+                    shards: s.shards.iter().cloned().collect(),
+                })
+                .collect(),
+            trustworthy: self.trustworthy(),
+            warnings: self.warnings.clone(),
+            warmup_excluded: self.warmup_skipped,
+            slo: (!self.slo.is_empty()).then(|| self.slo.describe()),
+            totals: summary_totals(&self.total),
+            sessions: (self.sessions > 0).then_some(self.sessions as u64),
+            load: summary_load(&self.load),
+            server_metrics: self.server.iter().map(summary_server).collect(),
             // Stage rows are labelled "INDEX SPEC" for people; JSON has the two apart.
-            let mut stages = rows("stage", &self.stages);
-            for (row, (index, spec)) in stages.as_array_mut().into_iter().flatten().zip(&self.stage_keys) {
-                row["stage"] = json!(index.to_string());
-                if let Some(spec) = spec {
-                    row.as_object_mut().expect("a row is an object").insert("spec".into(), json!(spec));
-                }
-            }
-            m.insert("stages".into(), stages);
+            stages: rows(&self.stages)
+                .zip(&self.stage_keys)
+                .map(|((_, totals), (index, spec))| summary::StageRow {
+                    stage: index.to_string(),
+                    totals,
+                    spec: spec.clone(),
+                })
+                .collect(),
+            turns: rows(&self.turns).map(|(turn, totals)| summary::TurnRow { turn, totals }).collect(),
+            group_by: self.group_by.clone(),
+            groups: self
+                .group_by
+                .as_ref()
+                .map(|_| rows(&self.groups).map(|(group, totals)| summary::GroupRow { group, totals }).collect()),
+            extra: Map::new(),
         }
-        if !self.turns.is_empty() {
-            m.insert("turns".into(), rows("turn", &self.turns));
-        }
-        if let Some(by) = &self.group_by {
-            m.insert("group_by".into(), json!(by));
-            m.insert("groups".into(), rows("group", &self.groups));
-        }
-        m
     }
+}
+
+/// Rows of totals under their keys, as the summary writes them.
+fn rows(v: &[(String, Totals)]) -> impl Iterator<Item = (String, summary::Totals)> + '_ {
+    v.iter().map(|(k, t)| (k.clone(), summary_totals(t)))
 }
 
 /// The order of `--group-by` values: numbers by value (4, 16, 64, not "16, 4, 64"), then
@@ -262,122 +246,115 @@ fn natural(s: &str) -> Vec<(String, u128)> {
 }
 
 /// `p99`, `p99.9`: vLLM's key spelling of a percentile.
-pub fn pct_name(p: f64) -> String {
-    if p.fract() == 0.0 {
-        format!("p{}", p as i64)
-    } else {
-        format!("p{p}")
-    }
-}
+pub use sb_records::summary::percentile_key as pct_name;
 
-fn f(x: f64) -> Value {
-    // Round away float noise in the last bits (e.g. 4.000000000000001) without losing precision
-    // anyone could measure: nanosecond inputs carry at most 12 significant digits here.
+/// Float noise in the last bits rounded away (4.000000000000001 is written 4.0), keeping all the
+/// precision anyone could measure: nanosecond inputs carry at most 12 significant digits here.
+/// Non-finite values stay as they are (JSON writes them `null`).
+fn round(x: f64) -> f64 {
     if !x.is_finite() {
-        return Value::Null;
+        return x;
     }
-    let r = format!("{x:.9}").parse::<f64>().unwrap_or(x);
-    json!(r)
+    format!("{x:.9}").parse::<f64>().unwrap_or(x)
 }
 
-pub fn stats_json(s: &Stats) -> Value {
-    let mut m = Map::new();
-    m.insert("count".into(), json!(s.count));
-    m.insert("mean".into(), f(s.mean));
-    m.insert("median".into(), f(s.median));
-    m.insert("std".into(), f(s.std));
-    m.insert("min".into(), f(s.min));
-    m.insert("max".into(), f(s.max));
-    for (p, v) in &s.percentiles {
-        m.insert(pct_name(*p), f(*v));
+pub fn summary_stats(s: &Stats) -> summary::Stats {
+    summary::Stats {
+        count: s.count,
+        mean: round(s.mean),
+        median: round(s.median),
+        std: round(s.std),
+        min: round(s.min),
+        max: round(s.max),
+        percentiles: summary::Percentiles(s.percentiles.iter().map(|(p, v)| (*p, round(*v))).collect()),
+        exact: s.exact,
     }
-    m.insert("exact".into(), json!(s.exact));
-    Value::Object(m)
 }
 
+pub fn summary_totals(t: &Totals) -> summary::Totals {
+    summary::Totals {
+        completed: t.completed,
+        failed: t.failed,
+        failure_rate: round(t.failure_rate()),
+        duration_s: round(t.duration_s),
+        total_input_tokens: t.total_input_tokens,
+        total_output_tokens: t.total_output_tokens,
+        request_throughput: round(t.request_throughput),
+        request_goodput: t.request_goodput.map(round),
+        good_requests: t.good_requests,
+        output_throughput: round(t.output_throughput),
+        total_token_throughput: round(t.total_token_throughput),
+        max_output_tokens_per_s: round(t.max_output_tokens_per_s),
+        max_concurrent_requests: t.max_concurrent_requests,
+        ttft_ms: summary_stats(&t.ttft),
+        tpot_ms: summary_stats(&t.tpot),
+        itl_ms: summary_stats(&t.itl),
+        e2el_ms: summary_stats(&t.e2el),
+        ntpot_ms: summary_stats(&t.ntpot),
+        ttft_text_ms: summary_stats(&t.ttft_text),
+        client_queue_ms: summary_stats(&t.queue),
+        e2el_from_scheduled_ms: summary_stats(&t.e2el_sched),
+        failures: t
+            .failures
+            .iter()
+            .map(|(k, v)| (k.clone(), summary::FailureClass { count: v.count, examples: v.examples.clone() }))
+            .collect(),
+        output_len_missing: t.output_len_missing,
+        input_len_missing: t.input_len_missing,
+        token_count_mismatches: t.token_count_mismatches,
+    }
+}
+
+/// A summary's totals as one JSON object, for the flattened tables and `--compare`.
 pub fn totals_json(t: &Totals) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("completed".into(), json!(t.completed));
-    m.insert("failed".into(), json!(t.failed));
-    m.insert("failure_rate".into(), f(t.failure_rate()));
-    m.insert("duration_s".into(), f(t.duration_s));
-    m.insert("total_input_tokens".into(), json!(t.total_input_tokens));
-    m.insert("total_output_tokens".into(), json!(t.total_output_tokens));
-    m.insert("request_throughput".into(), f(t.request_throughput));
-    if let Some(g) = t.request_goodput {
-        m.insert("request_goodput".into(), f(g));
-        m.insert("good_requests".into(), json!(t.good_requests));
+    object(&summary_totals(t))
+}
+
+/// A summary type (a struct: an object) as a JSON object.
+pub fn object<T: serde::Serialize>(x: &T) -> Map<String, Value> {
+    match serde_json::to_value(x) {
+        Ok(Value::Object(m)) => m,
+        _ => unreachable!("a summary struct serializes as an object"),
     }
-    m.insert("output_throughput".into(), f(t.output_throughput));
-    m.insert("total_token_throughput".into(), f(t.total_token_throughput));
-    m.insert("max_output_tokens_per_s".into(), f(t.max_output_tokens_per_s));
-    m.insert("max_concurrent_requests".into(), json!(t.max_concurrent_requests));
-    m.insert("ttft_ms".into(), stats_json(&t.ttft));
-    m.insert("tpot_ms".into(), stats_json(&t.tpot));
-    m.insert("itl_ms".into(), stats_json(&t.itl));
-    m.insert("e2el_ms".into(), stats_json(&t.e2el));
-    m.insert("ntpot_ms".into(), stats_json(&t.ntpot));
-    m.insert("ttft_text_ms".into(), stats_json(&t.ttft_text));
-    m.insert("client_queue_ms".into(), stats_json(&t.queue));
-    m.insert("e2el_from_scheduled_ms".into(), stats_json(&t.e2el_sched));
-    let failures: Map<String, Value> =
-        t.failures.iter().map(|(k, v)| (k.clone(), json!({"count": v.count, "examples": v.examples}))).collect();
-    m.insert("failures".into(), Value::Object(failures));
-    m.insert("output_len_missing".into(), json!(t.output_len_missing));
-    m.insert("input_len_missing".into(), json!(t.input_len_missing));
-    m.insert("token_count_mismatches".into(), json!(t.token_count_mismatches));
-    m
 }
 
-fn load_json(l: &LoadInfo) -> Value {
-    let mut m = Map::new();
-    m.insert("run_records".into(), json!(l.records));
-    let opt = |v: Option<f64>| v.map_or(Value::Null, f);
-    m.insert("target_rate".into(), opt(l.target_rate));
-    m.insert("achieved_rate".into(), opt(l.achieved_rate));
-    m.insert("send_lateness_p50_ms".into(), opt(l.lateness_p50_ms));
-    m.insert("send_lateness_p99_ms".into(), opt(l.lateness_p99_ms));
-    m.insert("send_lateness_max_ms".into(), opt(l.lateness_max_ms));
-    m.insert("max_concurrency".into(), json!(l.max_concurrency));
-    m.insert("burstiness".into(), opt(l.burstiness));
-    m.insert("problems".into(), json!(l.problems));
-    m.insert("notes".into(), json!(l.notes));
-    Value::Object(m)
+fn summary_load(l: &LoadInfo) -> summary::Load {
+    summary::Load {
+        run_records: l.records as u64,
+        target_rate: l.target_rate.map(round),
+        achieved_rate: l.achieved_rate.map(round),
+        send_lateness_p50_ms: l.lateness_p50_ms.map(round),
+        send_lateness_p99_ms: l.lateness_p99_ms.map(round),
+        send_lateness_max_ms: l.lateness_max_ms.map(round),
+        max_concurrency: l.max_concurrency,
+        burstiness: l.burstiness.map(round),
+        problems: l.problems.clone(),
+        notes: l.notes.clone(),
+    }
 }
 
-fn server_json(s: &ServerMetric) -> Value {
-    let mut m = Map::new();
-    m.insert("metric".into(), json!(s.metric));
-    m.insert("labels".into(), json!(s.labels));
-    match &s.value {
+fn summary_server(s: &ServerMetric) -> summary::ServerMetric {
+    // `p50`/`p99` as PromQL `histogram_quantile` (exact when the buckets prove it); the bucket is
+    // what the data says (docs/metrics.md, "Server metrics").
+    let bucket = |q: &BucketQuantile| summary::Bucket { gt: q.lower.map(round), le: round(q.upper), exact: q.exact };
+    let value = match &s.value {
         SValue::Counter { delta, rate_per_s } => {
-            m.insert("type".into(), json!("counter"));
-            m.insert("delta".into(), f(*delta));
-            m.insert("rate_per_s".into(), f(*rate_per_s));
+            summary::ServerValue::Counter { delta: round(*delta), rate_per_s: round(*rate_per_s) }
         }
         SValue::Gauge { mean, max, samples } => {
-            m.insert("type".into(), json!("gauge"));
-            m.insert("mean".into(), f(*mean));
-            m.insert("max".into(), f(*max));
-            m.insert("samples".into(), json!(samples));
+            summary::ServerValue::Gauge { mean: round(*mean), max: round(*max), samples: *samples }
         }
-        SValue::Histogram { count, sum, mean, p50, p99 } => {
-            m.insert("type".into(), json!("histogram"));
-            m.insert("count".into(), f(*count));
-            m.insert("sum".into(), f(*sum));
-            m.insert("mean".into(), f(*mean));
-            // `p50`/`p99` as PromQL `histogram_quantile` (exact when the buckets prove it); the
-            // bucket is what the data says: `{"gt": lower (null: first bucket), "le": upper (null: +Inf)}`.
-            for (name, q) in [("p50", p50), ("p99", p99)] {
-                m.insert(name.into(), f(q.estimate));
-                m.insert(
-                    format!("{name}_bucket"),
-                    json!({"gt": q.lower.map_or(Value::Null, f), "le": f(q.upper), "exact": q.exact}),
-                );
-            }
-        }
-    }
-    Value::Object(m)
+        SValue::Histogram { count, sum, mean, p50, p99 } => summary::ServerValue::Histogram {
+            count: round(*count),
+            sum: round(*sum),
+            mean: round(*mean),
+            p50: round(p50.estimate),
+            p50_bucket: bucket(p50),
+            p99: round(p99.estimate),
+            p99_bucket: bucket(p99),
+        },
+    };
+    summary::ServerMetric { metric: s.metric.clone(), labels: s.labels.clone(), value }
 }
 
 /// Flattens nested objects into `a.b` keys (scalars only; arrays are skipped), for tables.

@@ -32,7 +32,29 @@ fn json_summary(args: &[&str]) -> Value {
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["kind"], "summary");
     assert_eq!(v["v"], 1);
+    typed_round_trip(&out.stdout);
     v
+}
+
+/// The summary read through its type (sb_records::summary) and written again is the same line:
+/// the type has every field sb-report writes, under the same names, in the same order, with
+/// nothing left over in `extra`.
+fn typed_round_trip(line: &str) {
+    let mut reader = sb_records::RecordReader::new("summary", line.as_bytes());
+    let s: sb_records::Summary = reader.next_of().unwrap().unwrap();
+    if let sb_records::Summary::Report(r) = &s {
+        assert!(r.extra.is_empty(), "fields the type does not have: {:?}", r.extra.keys().collect::<Vec<_>>());
+    }
+    let again = sb_records::ndjson::to_line(&s);
+    if again != line {
+        let at = again.bytes().zip(line.bytes()).take_while(|(a, b)| a == b).count();
+        let from = at.saturating_sub(80);
+        panic!(
+            "the typed summary writes another line; from byte {from}:\n  typed: {}\n  wrote: {}",
+            &again[from..(at + 80).min(again.len())],
+            &line[from..(at + 80).min(line.len())]
+        );
+    }
 }
 
 fn close(got: &Value, want: f64) {
@@ -403,6 +425,7 @@ fn compare_two_runs() {
     let cells: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(cells, ["ttft_ms.mean", "76.67", "100.00", "23.33", "+30.4%"]);
     let out = run(&["--compare", &a, &b, "--format", "json"]);
+    typed_round_trip(&out.stdout);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     let row = v["metrics"].as_array().unwrap().iter().find(|r| r["metric"] == "completed").unwrap().clone();
     assert_eq!((row["a"].as_f64(), row["b"].as_f64(), row["change"].as_f64()), (Some(3.0), Some(1.0), Some(-2.0)));
@@ -410,6 +433,37 @@ fn compare_two_runs() {
     assert!(out.stdout.starts_with("metric,a,b,change,change_pct\n"));
     let out = run(&["--compare", &a, &b, "--format", "md"]);
     assert!(out.stdout.contains("| completed | 3 | 1 | -2 | -66.7% |"), "{}", out.stdout);
+}
+
+#[test]
+fn compare_with_a_saved_summary() {
+    let dir = tempdir("report-saved");
+    let saved = dir.join("basic.json");
+    let (basic, lagging) = (fixture("basic.ndjson"), fixture("lagging.ndjson"));
+    std::fs::write(&saved, run(&[&basic, "--format", "json"]).stdout).unwrap();
+    let saved = saved.to_string_lossy().into_owned();
+    // The saved summary beside the stream it was made from: every metric the same.
+    let v: Value = serde_json::from_str(&run(&["--compare", &basic, &saved, "--format", "json"]).stdout).unwrap();
+    let rows = v["metrics"].as_array().unwrap();
+    assert!(rows.len() >= 30, "{} metrics", rows.len());
+    for r in rows {
+        assert!(r["a"].is_number() && r["a"] == r["b"], "{r}");
+    }
+    // Beside another run, as that run's stream compares.
+    let from_saved = run(&["--compare", &saved, &lagging]);
+    let from_stream = run(&["--compare", &basic, &lagging]);
+    assert_eq!(from_saved.code, 1, "B is not trustworthy");
+    assert_eq!(from_saved.stdout.replace(&saved, &basic), from_stream.stdout);
+    // A comparison is not a run's summary.
+    let cmp = dir.join("cmp.json");
+    std::fs::write(&cmp, run(&["--compare", &basic, &lagging, "--format", "json"]).stdout).unwrap();
+    let out = run(&["--compare", &cmp.to_string_lossy(), &basic]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("cmp.json:1: a comparison (--compare --format json), not the summary of one run"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

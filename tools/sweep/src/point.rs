@@ -7,9 +7,8 @@ use crate::server::{Reset, Server};
 use crate::signal;
 use crate::slo::Slo;
 use anyhow::{bail, Context, Result};
-use sb_records::SweepPoint;
+use sb_records::{summary, RunRecord, Summary, SweepPoint};
 use serde::Deserialize;
-use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -232,7 +231,7 @@ pub fn run_point(ctx: &Ctx, name: &str, load: &Load, once: &mut Once, out: &mut 
     let started = Instant::now();
     let signals_at_start = signal::count();
     let mut forwarded = 0usize;
-    let mut run_record: Option<Value> = None;
+    let mut run_record: Option<RunRecord> = None;
     let mut results = 0u64;
     let mut first_scheduled_ns: Option<u64> = None;
     let rate = if let Load::Rate(r) = load { Some(*r) } else { None };
@@ -336,15 +335,19 @@ pub fn run_point(ctx: &Ctx, name: &str, load: &Load, once: &mut Once, out: &mut 
     drop(report_in);
     let summary_text = report_reader.join().unwrap_or_default();
     let _ = report.wait();
-    let summary: Option<Value> = summary_text.lines().find_map(|l| serde_json::from_str(l).ok());
+    let summary: Option<summary::Report> = summary_text.lines().find_map(|l| match serde_json::from_str(l) {
+        Ok(Summary::Report(r)) => Some(*r),
+        _ => None,
+    });
     let user_interrupted = signal::count() > signals_at_start;
 
     let code = status.code();
-    let verdict = run_record.as_ref().and_then(|r| r["verdict"].as_str()).map(str::to_string);
+    let fields = run_record.as_ref().map(RunRecord::fields).unwrap_or_default();
+    let verdict = fields.verdict.clone();
     if code == Some(2) || verdict.as_deref() == Some("input_error") || (run_record.is_none() && !user_interrupted) {
-        let why = run_record
-            .as_ref()
-            .and_then(|r| r["input_error"].as_str().map(str::to_string))
+        let why = fields
+            .input_error
+            .clone()
             .or_else(|| last_stderr.last().cloned())
             .unwrap_or_else(|| format!("sb-load exited with {status}"));
         bail!("{name}: sb-load failed: {why}");
@@ -359,35 +362,34 @@ pub fn run_point(ctx: &Ctx, name: &str, load: &Load, once: &mut Once, out: &mut 
         load_verdict: verdict.clone(),
         ..SweepPoint::default()
     };
-    if let Some(r) = &run_record {
-        p.achieved_rate_rps = r["achieved_rate_rps"].as_f64();
-    }
+    p.achieved_rate_rps = fields.achieved_rate_rps;
     if let Some(s) = &summary {
-        p.request_throughput_rps = s["request_throughput"].as_f64();
-        p.output_throughput_tps = s["output_throughput"].as_f64();
-        p.completed = s["completed"].as_u64().unwrap_or(0);
-        p.failed = s["failed"].as_u64().unwrap_or(0);
-        p.error_rate = s["failure_rate"].as_f64();
+        let t = &s.totals;
+        let finite = |x: f64| Some(x).filter(|x| x.is_finite());
+        p.request_throughput_rps = finite(t.request_throughput);
+        p.output_throughput_tps = finite(t.output_throughput);
+        p.completed = t.completed;
+        p.failed = t.failed;
+        p.error_rate = finite(t.failure_rate);
         if ctx.slo.goodput_needed().is_some() {
             let all = p.completed + p.failed;
-            p.goodput_fraction = s["good_requests"].as_u64().filter(|_| all > 0).map(|g| g as f64 / all as f64);
+            p.goodput_fraction = t.good_requests.filter(|_| all > 0).map(|g| g as f64 / all as f64);
         }
         for key in ["ttft_p99_ms", "e2el_p99_ms"] {
             let object = if key.starts_with("ttft") { "ttft_ms" } else { "e2el_ms" };
-            if let Some(v) = s[object]["p99"].as_f64().filter(|_| has_values(s, object)) {
+            if let Some(v) = statistic(t, object, "p99") {
                 p.metrics.insert(key.into(), v);
             }
         }
         for b in &ctx.slo.bounds {
-            // A statistic of no values (sb-report writes 0) is absent: the bound then fails as "no values".
-            if let Some(v) = s[b.object][b.stat.as_str()].as_f64().filter(|_| has_values(s, b.object)) {
+            if let Some(v) = statistic(t, b.object, &b.stat) {
                 p.metrics.insert(b.name.clone(), v);
             }
         }
     }
     if let Some(r) = &run_record {
-        p.started_ns = r["started_ns"].as_u64();
-        p.ended_ns = r["ended_ns"].as_u64();
+        p.started_ns = Some(r.started_ns);
+        p.ended_ns = Some(r.ended_ns);
     }
 
     // The verdict, in order of what it says about the server.
@@ -401,11 +403,7 @@ pub fn run_point(ctx: &Ctx, name: &str, load: &Load, once: &mut Once, out: &mut 
         // sb-load failed its own check: it did not send on schedule, so its latencies are not
         // those of this load. Evidence of nothing, never a pass.
         p.status = "untrustworthy".into();
-        let reasons: Vec<String> = run_record
-            .as_ref()
-            .and_then(|r| r["reasons"].as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(|s| format!("sb-load: {s}"))).collect())
-            .unwrap_or_default();
+        let reasons: Vec<String> = fields.reasons.iter().flatten().map(|s| format!("sb-load: {s}")).collect();
         if reasons.is_empty() {
             p.reasons.push(format!("sb-load's verdict: {}", verdict.as_deref().unwrap_or("none")));
         }
@@ -423,9 +421,11 @@ pub fn run_point(ctx: &Ctx, name: &str, load: &Load, once: &mut Once, out: &mut 
     Ok(Outcome { point: p, interrupted: user_interrupted, stdout_closed })
 }
 
-/// Whether sb-report's summary has any value of a metric (`ttft_ms.count > 0`).
-fn has_values(summary: &Value, object: &str) -> bool {
-    summary[object]["count"].as_u64().is_some_and(|n| n > 0)
+/// A statistic of sb-report's summary (`ttft_ms`, `p99`). One of no values (sb-report writes
+/// 0) is absent: a bound on it then fails as "no values".
+fn statistic(t: &summary::Totals, object: &str, stat: &str) -> Option<f64> {
+    let m = t.metric(object).filter(|m| m.count > 0)?;
+    m.get(stat).filter(|v| v.is_finite())
 }
 
 /// Why a point measured on schedule misses its SLO (empty: it passes).
