@@ -7,6 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -56,6 +57,7 @@ pub struct Message {
 }
 
 /// One request to send: written by `sb-sample`, read by `sb-load`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// Unique within a stream; carried to the result record.
@@ -63,46 +65,33 @@ pub struct Request {
     #[serde(default)]
     pub api: Api,
     /// The prompt, for `api: completions`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// The messages of this turn, for `api: chat`. For a multi-turn `session`, only the new
     /// messages of this turn: the load generator prepends the session's history (earlier turns'
     /// messages and the replies the server actually gave).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<Message>>,
     /// Output length to ask for (`max_tokens`, or `max_completion_tokens` on chat).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
     /// Prompt length counted by `tokenizer` (for a chat request: of the rendered messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
     /// Where the row came from in the dataset (file and row, or the dataset's own id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Multi-turn conversation this request belongs to; turns of a session are sent in order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
     /// 0-based turn number within `session`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<u32>,
     /// Shared-prefix group: requests with the same `prefix` start with the same text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// Sampling parameters passed through verbatim into the request body (`n`, `best_of`,
     /// `use_beam_search`, `temperature`, `ignore_eos`, ...).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub params: Map<String, Value>,
     /// Reference answer, when the dataset has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     /// Arrival offset for trace replay, milliseconds from the start of the run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ms: Option<f64>,
     /// Labels carried into the request's result (`tags` there), beside `sb-load --tag`'s.
     /// Numbers and booleans are read as their text.
@@ -168,6 +157,7 @@ impl Status {
 }
 
 /// The server's `usage` object, as reported (OpenAI `usage`, vLLM's final usage chunk).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     #[serde(default)]
@@ -177,10 +167,8 @@ pub struct Usage {
     #[serde(default)]
     pub total_tokens: u32,
     /// `prompt_tokens_details.cached_tokens`, when the server reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u32>,
     /// `completion_tokens_details.reasoning_tokens`, when the server reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u32>,
 }
 
@@ -189,15 +177,14 @@ pub struct Usage {
 /// All `*_ns` are absolute Unix-epoch nanoseconds from the writer's one monotonic clock
 /// ([`crate::Clock`]), except `chunks_ns`, which are offsets from `sent_ns` (they are many, and
 /// short numbers keep the stream small and quick to parse).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResultRecord {
     pub id: String,
     #[serde(default)]
     pub api: Api,
     pub status: Status,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// When the arrival process meant the request to be sent. Latency measured from here is free
     /// of coordinated omission: a generator that falls behind shows it in this latency.
@@ -210,21 +197,16 @@ pub struct ResultRecord {
     /// When the new connection this request waited for finished connecting (TCP, and TLS for
     /// https); absent when it went out on an open one. The set-up is in its send lateness, not
     /// in its TTFT.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected_ns: Option<u64>,
     /// Response headers received.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_ns: Option<u64>,
     /// First streamed message with a non-empty `choices` array, even if its text is empty (a chat
     /// role-only chunk counts): vLLM `bench serve`'s TTFT end point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_chunk_ns: Option<u64>,
     /// First message carrying non-empty text, content or reasoning.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_token_ns: Option<u64>,
     /// Last message with a non-empty `choices` array: vLLM's E2EL end point (the trailing usage
     /// chunk and `[DONE]` do not extend it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_ns: Option<u64>,
     /// The response was complete (or the failure was observed).
     pub done_ns: u64,
@@ -233,47 +215,32 @@ pub struct ResultRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks_ns: Vec<u64>,
     /// Usage reported by the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// Prompt tokens counted on the client side (copied from the request record).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u32>,
     /// Output tokens counted on the client side by `tokenizer` from the generated text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
     /// Index of the load stage this request was scheduled in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<u32>,
     /// `i/N` when the run was sharded with `--shard`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
     /// Sent during warm-up: kept in the stream, left out of the summary.
     #[serde(default, skip_serializing_if = "is_false")]
     pub warmup: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// Run identifier shared by every record of one `sb-load` invocation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
     /// Free-form labels set on the command line (`--tag key=value`), e.g. a sweep point.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
     /// The generated text, only with `sb-load --save-text`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// The server generated more tokens than asked for (`usage.completion_tokens` over
     /// `max_tokens` × `n`): it ignored the length field.
@@ -398,6 +365,7 @@ pub struct Window {
 }
 
 /// One metric value at one time: written by `sb-scrape`, read by `sb-report`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Metric name as exposed (`vllm:num_requests_running`, `container_fs_reads_bytes_total`,
@@ -413,12 +381,10 @@ pub struct Sample {
     pub value: f64,
     pub source: SampleSource,
     /// `counter`, `gauge`, `histogram`, `summary`, `untyped`, or for logs `duration`/`event`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub metric_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
     /// What was scraped: the URL, the PromQL query, or the log file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
 }
 
@@ -467,77 +433,86 @@ impl RunRecord {
 
 /// What sb-load says of a run beyond `run`, `started_ns` and `ended_ns` (docs/load.md, "The run
 /// record"). Every field is optional on reading.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunFields {
     /// `sb-load 0.1.0`.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub tool: Option<String>,
     /// The server's URL, any password masked.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub url: Option<String>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub model: Option<String>,
     /// How the run was asked to go.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub load: Option<RunLoad>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub requests: Option<RunRequests>,
     /// The nominal rate of a single-stage run at a rate.
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub target_rate_rps: Option<f64>,
     /// `(n-1) / (last - first scheduled_ns)` of the measured requests.
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub scheduled_rate_rps: Option<f64>,
     /// `(n-1) / (last - first sent_ns)`.
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub achieved_rate_rps: Option<f64>,
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub achieved_ratio: Option<f64>,
     /// `sent_ns - scheduled_ns` of the measured requests.
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub send_lateness_ms: Option<Lateness>,
     /// The lateness threshold in force.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub max_lag_ms: Option<f64>,
     /// Requests whose usage showed more tokens than asked for (only when non-zero).
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub exceeded_max_tokens: Option<u64>,
     /// Requests whose server and client token counts differ (only when non-zero).
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub token_count_mismatches: Option<u64>,
     /// `ok`, `failed`, `interrupted` or `input_error`.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub verdict: Option<String>,
     /// Why the run failed.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub reasons: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub input_error: Option<String>,
     /// How the sends were paced: `open`, `closed` or `burst`.
-    #[serde(rename = "loop", default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "loop", default, deserialize_with = "liberal")]
     pub pacing: Option<String>,
     /// How lateness was judged, for closed loops and bursts.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub lag_check: Option<String>,
     /// Closed loop: the share of slot time spent waiting for the generator.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub slot_idle_fraction: Option<f64>,
     /// Streams that ended after a finish_reason without `[DONE]` (only when non-zero).
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub streams_without_done: Option<u64>,
     /// The command line, secrets masked.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub command: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub version: Option<String>,
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub git_commit: Option<String>,
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub host: Option<String>,
     /// The server's version (vLLM's `GET /version`).
     #[serde(default, deserialize_with = "liberal")]
+    #[serialize_always]
     pub server_version: Option<String>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub connections: Option<RunConnections>,
 }
 
@@ -578,21 +553,18 @@ pub struct RunLoad {
 }
 
 /// One stage's arrival process, as data.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Arrival {
     /// `inf` (all at once), `constant`, `poisson`, `gamma` or `trace`.
     pub process: String,
     /// Requests per second (every process but `inf` and `trace`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_rps: Option<f64>,
     /// The gamma shape (1 for Poisson, as vLLM's `--burstiness`); for `poisson` 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burstiness: Option<f64>,
     /// A trace's replay speed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<f64>,
     /// How long the stage lasts (the last may be open-ended).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
 }
 
@@ -666,6 +638,7 @@ fn liberal<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Re
 }
 
 /// One point of a parameter sweep, written by `sb-deploy --sweep` as the plan.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanPoint {
     /// Short stable name of the point, used in resource names and `--group-by`.
@@ -673,30 +646,31 @@ pub struct PlanPoint {
     /// The swept parameters of this point (canonical flag names, typed values): open by nature.
     pub params: Map<String, Value>,
     /// The model (Hugging Face id) and the name it is served under.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub model: Option<String>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub served_model_name: Option<String>,
     /// vLLM's version (the image tag without its `v`).
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub vllm_version: Option<String>,
     /// Where the point's server runs: its namespace, object name and in-cluster URL.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub namespace: Option<String>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub url: Option<String>,
     /// The GPU kind (`h100-80gb`) and how many the server takes.
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub gpu: Option<String>,
-    #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "liberal")]
     pub gpus: Option<u32>,
     /// vLLM's arguments after the model.
     #[serde(default, deserialize_with = "liberal", skip_serializing_if = "Vec::is_empty")]
     pub engine_args: Vec<String>,
     /// The fit check's figures (`docs/deploy.md`, "The fit check"); null when it was not made.
     #[serde(default)]
+    #[serialize_always]
     pub fit: Option<Value>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -715,6 +689,7 @@ impl Kind for PlanPoint {
 /// The result of an `sb-sweep` run, its last record: every point's target and achieved load, SLO
 /// metrics and verdict, and for a search the highest rate that met the SLO and the bracket it was
 /// found in. Field names are stable: `sb-report` marks `max_rate_rps` on its latency-vs-load plot.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SweepRecord {
     /// The run id shared by the sweep's points (each point's `sb-load` run is `<run>-<point>`).
@@ -722,20 +697,15 @@ pub struct SweepRecord {
     /// `rates`, `concurrencies`, `sweep` (guidellm's) or `search`.
     pub mode: String,
     /// The SLO as given (`--slo`), when there was one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<String>,
     pub points: Vec<SweepPoint>,
     /// Search: the highest target rate (req/s) whose point passed; absent when none did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rate_rps: Option<f64>,
     /// Search: the achieved rate of that point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rate_achieved_rps: Option<f64>,
     /// Search: the highest passing and the lowest failing target rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bracket: Option<SweepBracket>,
     /// Search: the relative width of the bracket the search stops at (0.05 = 5%).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<f64>,
     /// Stopped by SIGINT/SIGTERM: the points are those done so far.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -748,34 +718,28 @@ pub struct SweepRecord {
 }
 
 /// One measured point of a sweep.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// The point's name, as in its records' `tags.point` (`p0`, `p1`, ...).
     pub point: String,
     /// Target Poisson rate, req/s (absent for closed-loop and `--rate inf` points).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_rate_rps: Option<f64>,
     /// Closed-loop concurrency.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
     /// `poisson:R`, `concurrency:C`, `inf`: the load as given to `sb-load`.
     pub load: String,
     /// The run record's `achieved_rate_rps` (send rate of the measured requests).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub achieved_rate_rps: Option<f64>,
     /// Completed requests per second (sb-report's `request_throughput`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_throughput_rps: Option<f64>,
     /// Output tokens per second (sb-report's `output_throughput`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_throughput_tps: Option<f64>,
     pub completed: u64,
     pub failed: u64,
     /// failed / (completed + failed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate: Option<f64>,
     /// Requests meeting every per-request objective / all requests (with such objectives).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput_fraction: Option<f64>,
     /// The SLO metrics of the point, named as in `--slo` (`ttft_p99_ms`, ...), in ms.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -792,23 +756,19 @@ pub struct SweepPoint {
     /// The point's `sb-load` run id.
     pub run: String,
     /// `sb-load`'s verdict (`ok`, `failed`, `interrupted`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_verdict: Option<String>,
     /// Measured window: the point's first send to its last response (epoch ns).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_ns: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ns: Option<u64>,
 }
 
 /// The bracket a search ended with, req/s.
+#[skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SweepBracket {
     /// Highest target rate that passed (absent: none did).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_rps: Option<f64>,
     /// Lowest target rate that did not pass (absent: none failed up to `--max`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_rps: Option<f64>,
 }
 

@@ -13,6 +13,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -46,6 +47,7 @@ impl Kind for Summary {
 
 /// The summary of every result of the input: the totals of the whole, of each stage, turn and
 /// `--group-by` group, the load generator's verdict, and the server's metrics over the run.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Report {
@@ -62,12 +64,10 @@ pub struct Report {
     /// Warm-up results left out of every number.
     pub warmup_excluded: u64,
     /// `--slo` as understood (`ttft<=500ms tpot<=50ms`), with it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub slo: Option<String>,
     #[serde(flatten)]
     pub totals: Totals,
     /// Distinct sessions (multi-turn input only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<u64>,
     pub load: Load,
     /// Server metrics over the run window (sb-scrape's samples in the input).
@@ -80,9 +80,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<TurnRow>,
     /// `--group-by` as given, and one row per value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<GroupRow>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -90,6 +88,7 @@ pub struct Report {
 
 /// The numbers of one aggregate (the whole input, a stage, a turn, a group); latencies in ms.
 /// Formulas: `docs/metrics.md`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Totals {
@@ -106,9 +105,7 @@ pub struct Totals {
     #[serde(deserialize_with = "nan_if_null")]
     pub request_throughput: f64,
     /// With per-request objectives (`--slo`): good requests per second, and how many.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_goodput: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub good_requests: Option<u64>,
     #[serde(deserialize_with = "nan_if_null")]
     pub output_throughput: f64,
@@ -336,13 +333,13 @@ pub struct Bucket {
 }
 
 /// A stage's row: its index (a string, as the other rows' keys) and sb-load's stage spec.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageRow {
     #[serde(default)]
     pub stage: String,
     #[serde(flatten)]
     pub totals: Totals,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
 }
 
