@@ -6,7 +6,7 @@ use crate::points::Points;
 use crate::result::{failure_class, Observation};
 use crate::stats::{Dist, Stats};
 use crate::timeline::Timeline;
-use sb_records::ResultView;
+use sb_records::{summary, ResultView};
 use std::collections::BTreeMap;
 
 /// Error messages kept per failure class (vLLM prints the first 10 errors of a run).
@@ -224,6 +224,44 @@ pub struct Totals {
     pub first_sent_ns: Option<u64>,
     pub last_done_ns: u64,
 }
+
+/// One latency metric of [`Totals`]: its key in the summary, its label in tables, its name in
+/// vLLM's result keys (`mean_<name>_ms`) where vLLM has it, and where it is in the totals and in
+/// the summary record. [`LATENCIES`] lists them in the order every output shows them.
+pub struct Latency {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub vllm: Option<&'static str>,
+    pub of: fn(&Totals) -> &Stats,
+    pub in_summary: fn(&mut summary::Totals) -> &mut summary::Stats,
+}
+
+const fn latency(
+    key: &'static str,
+    label: &'static str,
+    vllm: Option<&'static str>,
+    of: fn(&Totals) -> &Stats,
+    in_summary: fn(&mut summary::Totals) -> &mut summary::Stats,
+) -> Latency {
+    Latency { key, label, vllm, of, in_summary }
+}
+
+pub const LATENCIES: [Latency; 8] = [
+    latency("ttft_ms", "TTFT", Some("ttft"), |t| &t.ttft, |s| &mut s.ttft_ms),
+    latency("tpot_ms", "TPOT", Some("tpot"), |t| &t.tpot, |s| &mut s.tpot_ms),
+    latency("itl_ms", "ITL", Some("itl"), |t| &t.itl, |s| &mut s.itl_ms),
+    latency("e2el_ms", "E2EL", Some("e2el"), |t| &t.e2el, |s| &mut s.e2el_ms),
+    latency("ntpot_ms", "NTPOT", None, |t| &t.ntpot, |s| &mut s.ntpot_ms),
+    latency("ttft_text_ms", "TTFT to first text", None, |t| &t.ttft_text, |s| &mut s.ttft_text_ms),
+    latency("client_queue_ms", "client queue", Some("client_queue_time"), |t| &t.queue, |s| &mut s.client_queue_ms),
+    latency(
+        "e2el_from_scheduled_ms",
+        "E2EL from scheduled send",
+        Some("e2el_including_client_queue"),
+        |t| &t.e2el_sched,
+        |s| &mut s.e2el_from_scheduled_ms,
+    ),
+];
 
 impl Totals {
     pub fn failure_rate(&self) -> f64 {

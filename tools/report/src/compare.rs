@@ -135,16 +135,7 @@ fn keys(percentiles: &[f64], goodput: bool) -> Vec<String> {
     for s in ["output_throughput", "total_token_throughput", "max_output_tokens_per_s", "max_concurrent_requests"] {
         k.push(s.into());
     }
-    for m in [
-        "ttft_ms",
-        "tpot_ms",
-        "itl_ms",
-        "e2el_ms",
-        "ntpot_ms",
-        "ttft_text_ms",
-        "client_queue_ms",
-        "e2el_from_scheduled_ms",
-    ] {
+    for m in crate::aggregate::LATENCIES.iter().map(|l| l.key) {
         k.push(format!("{m}.mean"));
         k.push(format!("{m}.median"));
         for p in percentiles {

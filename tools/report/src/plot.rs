@@ -14,6 +14,7 @@ use crate::meta;
 use crate::report::{group_cmp, Report};
 use crate::stats::Dist;
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -315,6 +316,36 @@ where
     Ok(())
 }
 
+type Axes<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart over `x` and `y` on `plot`, with the mesh every full-size chart has: its fonts, a
+/// light grid and both axes described; `y_label_w` is the room for the y labels.
+fn axes<'a, 'b>(
+    plot: &'a Area<'b>,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    y_label_w: u32,
+    xdesc: &str,
+    ydesc: &str,
+) -> Result<Axes<'a, 'b>> {
+    let mut chart = ChartBuilder::on(plot)
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(y_label_w)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(xdesc)
+        .y_desc(ydesc)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 fn cdf_chart(cx: &Ctx, title: &str, xdesc: &str, ydesc: &str, pick: fn(&Aggregate) -> &Dist) -> Result<String> {
     let lines: Vec<Vec<(f64, f64)>> = cx
         .series
@@ -325,21 +356,7 @@ fn cdf_chart(cx: &Ctx, title: &str, xdesc: &str, ydesc: &str, pick: fn(&Aggregat
     let mut svg = String::new();
     {
         let (root, plot, legend_area) = canvas(&mut svg, title)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x1 * 1.04, 0.0..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(xdesc)
-            .y_desc(ydesc)
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(err)?;
+        let mut chart = axes(&plot, 0.0..x1 * 1.04, 0.0..1.0, 60, xdesc, ydesc)?;
         // Guide lines at the marked percentiles, labelled at the right edge.
         for p in CDF_MARKS {
             let y = p / 100.0;
@@ -435,21 +452,8 @@ fn time_chart(
     let mut svg = String::new();
     {
         let (root, plot, legend_area) = canvas(&mut svg, title)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0.min(0.0)..x1, 0.0..y1 * 1.05)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the first request of the input (one axis for all groups)")
-            .y_desc(ydesc)
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(err)?;
+        let xdesc = "seconds since the first request of the input (one axis for all groups)";
+        let mut chart = axes(&plot, x0.min(0.0)..x1, 0.0..y1 * 1.05, 64, xdesc, ydesc)?;
         for (i, pts) in lines.iter().enumerate() {
             draw_line(&mut chart, pts, i)?;
         }
@@ -550,21 +554,8 @@ fn latency_vs_load(cx: &Ctx, title: &str) -> Result<String> {
     {
         let (root, plot, legend_area) = canvas(&mut svg, title)?;
         let pad = (x1 - x0) * 0.05;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d((x0 - pad).max(0.0)..x1 + pad, 0.0..y1 * 1.08)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("achieved request throughput of the group (req/s)")
-            .y_desc("latency (ms)")
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(err)?;
+        let xdesc = "achieved request throughput of the group (req/s)";
+        let mut chart = axes(&plot, (x0 - pad).max(0.0)..x1 + pad, 0.0..y1 * 1.08, 64, xdesc, "latency (ms)")?;
         for (i, (_, pts)) in lines.iter().enumerate() {
             draw_line(&mut chart, pts, i)?;
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour(i).filled()))).map_err(err)?;

@@ -272,7 +272,7 @@ pub fn summary_stats(s: &Stats) -> summary::Stats {
 }
 
 pub fn summary_totals(t: &Totals) -> summary::Totals {
-    summary::Totals {
+    let mut s = summary::Totals {
         completed: t.completed,
         failed: t.failed,
         failure_rate: round(t.failure_rate()),
@@ -286,14 +286,6 @@ pub fn summary_totals(t: &Totals) -> summary::Totals {
         total_token_throughput: round(t.total_token_throughput),
         max_output_tokens_per_s: round(t.max_output_tokens_per_s),
         max_concurrent_requests: t.max_concurrent_requests,
-        ttft_ms: summary_stats(&t.ttft),
-        tpot_ms: summary_stats(&t.tpot),
-        itl_ms: summary_stats(&t.itl),
-        e2el_ms: summary_stats(&t.e2el),
-        ntpot_ms: summary_stats(&t.ntpot),
-        ttft_text_ms: summary_stats(&t.ttft_text),
-        client_queue_ms: summary_stats(&t.queue),
-        e2el_from_scheduled_ms: summary_stats(&t.e2el_sched),
         failures: t
             .failures
             .iter()
@@ -302,7 +294,12 @@ pub fn summary_totals(t: &Totals) -> summary::Totals {
         output_len_missing: t.output_len_missing,
         input_len_missing: t.input_len_missing,
         token_count_mismatches: t.token_count_mismatches,
+        ..Default::default()
+    };
+    for l in &crate::aggregate::LATENCIES {
+        *(l.in_summary)(&mut s) = summary_stats((l.of)(t));
     }
+    s
 }
 
 /// A summary's totals as one JSON object, for the flattened tables and `--compare`.

@@ -21,6 +21,28 @@ pub enum Value {
     Histogram { count: f64, sum: f64, mean: f64, p50: BucketQuantile, p99: BucketQuantile },
 }
 
+impl Value {
+    /// The type's name, and its figures in words (the text and HTML reports): `sep` between
+    /// figures, `wide` before each quantile.
+    pub fn describe(&self, metric: &str, sep: &str, wide: &str) -> (&'static str, String) {
+        let n = crate::render::text::num;
+        match self {
+            Value::Counter { delta, rate_per_s } => {
+                ("counter", format!("delta {}{sep}rate {}/s", n(*delta), n(*rate_per_s)))
+            }
+            Value::Gauge { mean, max, samples } => {
+                ("gauge", format!("mean {}{sep}max {} ({samples} samples)", n(*mean), n(*max)))
+            }
+            Value::Histogram { count, sum, mean, p50, p99 } => {
+                let unit = unit_of(metric);
+                let (p50, p99) = (p50.describe("p50", unit), p99.describe("p99", unit));
+                let figures = format!("count {}{sep}sum {}{sep}mean {}", n(*count), n(*sum), n(*mean));
+                ("histogram", format!("{figures}{wide}{p50}{wide}{p99}"))
+            }
+        }
+    }
+}
+
 /// A quantile estimated from a Prometheus histogram, with the bucket it lies in: the bucket is
 /// all the data says; the interpolated `estimate` (what PromQL `histogram_quantile` returns) is
 /// a guess inside it, so people are shown the bucket (docs/metrics.md, "Server metrics").

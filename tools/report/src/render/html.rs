@@ -11,7 +11,6 @@ use crate::aggregate::Totals;
 use crate::plot::Chart;
 use crate::render::text;
 use crate::report::Report;
-use crate::samples::{unit_of, Value as SValue};
 use std::fmt::Write;
 
 const STYLE: &str = "
@@ -331,29 +330,7 @@ fn server_section(out: &mut String, r: &Report) {
         .server
         .iter()
         .map(|m| {
-            let n = text::num;
-            let (ty, value) = match &m.value {
-                SValue::Counter { delta, rate_per_s } => {
-                    ("counter", format!("delta {} · rate {}/s", n(*delta), n(*rate_per_s)))
-                }
-                SValue::Gauge { mean, max, samples } => {
-                    ("gauge", format!("mean {} · max {} ({samples} samples)", n(*mean), n(*max)))
-                }
-                SValue::Histogram { count, sum, mean, p50, p99 } => {
-                    let unit = unit_of(&m.metric);
-                    (
-                        "histogram",
-                        format!(
-                            "count {} · sum {} · mean {} · {} · {}",
-                            n(*count),
-                            n(*sum),
-                            n(*mean),
-                            p50.describe("p50", unit),
-                            p99.describe("p99", unit)
-                        ),
-                    )
-                }
-            };
+            let (ty, value) = m.value.describe(&m.metric, " · ", " · ");
             vec![m.metric.clone(), m.labels.clone(), ty.to_string(), value]
         })
         .collect();

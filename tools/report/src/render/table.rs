@@ -98,14 +98,9 @@ pub fn md(r: &Report) -> String {
             body.push(vec![format!("{} {name} (ms)", crate::report::pct_name(*p).to_uppercase()), format!("{v:.2}")]);
         }
     };
-    lat("TTFT", &t.ttft);
-    lat("TPOT", &t.tpot);
-    lat("ITL", &t.itl);
-    lat("E2EL", &t.e2el);
-    lat("NTPOT", &t.ntpot);
-    lat("TTFT to first text", &t.ttft_text);
-    lat("client queue", &t.queue);
-    lat("E2EL from scheduled send", &t.e2el_sched);
+    for l in &crate::aggregate::LATENCIES {
+        lat(l.label, (l.of)(t));
+    }
     for (class, f) in &t.failures {
         body.push(vec![format!("Failed: {class}"), f.count.to_string()]);
     }

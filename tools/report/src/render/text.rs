@@ -6,7 +6,6 @@
 use crate::aggregate::Totals;
 use crate::generator::LoadInfo;
 use crate::report::Report;
-use crate::samples::Value as SValue;
 use crate::stats::Stats;
 use std::fmt::Write;
 
@@ -335,26 +334,8 @@ fn server_section(out: &mut String, r: &Report) {
     }
     for m in &r.server {
         let name = format!("{}{}", m.metric, m.labels);
-        let _ = match &m.value {
-            SValue::Counter { delta, rate_per_s } => {
-                writeln!(out, "{name}  counter  delta {} rate {}/s", num(*delta), num(*rate_per_s))
-            }
-            SValue::Gauge { mean, max, samples } => {
-                writeln!(out, "{name}  gauge  mean {} max {} ({samples} samples)", num(*mean), num(*max))
-            }
-            SValue::Histogram { count, sum, mean, p50, p99 } => {
-                let unit = crate::samples::unit_of(&m.metric);
-                writeln!(
-                    out,
-                    "{name}  histogram  count {} sum {} mean {}  {}  {}",
-                    num(*count),
-                    num(*sum),
-                    num(*mean),
-                    p50.describe("p50", unit),
-                    p99.describe("p99", unit)
-                )
-            }
-        };
+        let (ty, value) = m.value.describe(&m.metric, " ", "  ");
+        let _ = writeln!(out, "{name}  {ty}  {value}");
     }
 }
 

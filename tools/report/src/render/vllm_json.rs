@@ -75,12 +75,11 @@ pub fn render(r: &Report) -> Map<String, Value> {
             m.insert(format!("{}_{name}_ms", pct_name(*p)), json!(v));
         }
     };
-    stats("ttft", &t.ttft);
-    stats("tpot", &t.tpot);
-    stats("itl", &t.itl);
-    stats("e2el", &t.e2el);
-    stats("client_queue_time", &t.queue);
-    stats("e2el_including_client_queue", &t.e2el_sched);
+    for l in &crate::aggregate::LATENCIES {
+        if let Some(name) = l.vllm {
+            stats(name, (l.of)(t));
+        }
+    }
     m
 }
 
