@@ -8,11 +8,11 @@ use std::io::Write;
 
 pub fn run(mut args: RunArgs, rows: usize) -> Result<()> {
     // A sample big enough for percentiles, small enough to be quick on long documents.
-    args.n = Some(args.n.unwrap_or(200));
-    args.opts.n = args.n;
+    args.draw.n = Some(args.draw.n.unwrap_or(200));
+    args.opts.n = args.draw.n;
     let p = prepare(args)?;
-    let want = p.sample.n.unwrap_or(200).min(if p.sample.replace { usize::MAX } else { p.units.len() });
-    let opts = sample::SampleOpts { n: Some(want), ..p.sample.clone() };
+    let want = p.sample.draw.n.unwrap_or(200).min(if p.sample.draw.replace { usize::MAX } else { p.units.len() });
+    let opts = sample::SampleOpts { draw: sample::Draw { n: Some(want), ..p.sample.draw.clone() }, ..p.sample.clone() };
     let mut requests = Vec::new();
     let outcome = sample::run(&p.units, &p.tok, &opts, |r| {
         requests.push(r.clone());

@@ -3,11 +3,10 @@
 
 use crate::datasets::{self, Dataset, DatasetOpts, LoadCtx, Task, Unit};
 use crate::hub::{Files, HubOpts};
-use crate::sample::{self, Filters, Outcome, SampleOpts};
+use crate::sample::{self, Draw, Outcome, SampleOpts};
 use crate::tokenizer::TokenCounter;
 use anyhow::{anyhow, bail, Context, Result};
 use sb_records::{Api, RecordWriter};
-use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,14 +23,7 @@ pub struct RunArgs {
     pub repo: Option<String>,
     pub hub: HubOpts,
     pub opts: DatasetOpts,
-    pub n: Option<usize>,
-    pub seed: u64,
-    pub replace: bool,
-    pub shuffle: bool,
-    pub max_tokens: Option<u32>,
-    pub filters: Filters,
-    pub truncate_tokens: Option<u32>,
-    pub params: Map<String, Value>,
+    pub draw: Draw,
     pub id_prefix: Option<String>,
 }
 
@@ -81,27 +73,20 @@ pub fn prepare(args: RunArgs) -> Result<Prepared> {
         dataset: dataset.name().to_string(),
         task: task.name.to_string(),
         api,
-        n: args.n,
-        seed: args.seed,
-        replace: args.replace,
-        shuffle: args.shuffle,
-        max_tokens: args.max_tokens,
-        filters: args.filters,
-        truncate_tokens: args.truncate_tokens,
         id_prefix: args.id_prefix.unwrap_or_else(|| format!("{}-", dataset.name())),
         source_prefix: match &files {
             Files::Hub { .. } => format!("{}:", files.describe()),
             _ => String::new(),
         },
-        params: args.params,
+        draw: args.draw.clone(),
     };
     if dataset.is_trace() {
-        if args.replace {
+        if args.draw.replace {
             bail!("--replace: a trace is replayed in its own order; take a window with --start/--duration and -n");
         }
-        sample.shuffle = false;
+        sample.draw.shuffle = false;
     }
-    if args.replace && !args.shuffle {
+    if args.draw.replace && !args.draw.shuffle {
         bail!("--no-shuffle keeps the dataset order, which --replace has none of; use one or the other");
     }
     Ok(Prepared { dataset, tok, units, sample })
@@ -122,7 +107,7 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
     let started = Instant::now();
     let stdout = std::io::stdout();
     let mut writer = RecordWriter::new(stdout.lock());
-    let total = p.sample.n.unwrap_or(p.units.len());
+    let total = p.sample.draw.n.unwrap_or(p.units.len());
     let label = if p.dataset.is_trace() { "synthesizing trace prompts" } else { "tokenizing requests" };
     let bar = crate::progress::Bar::start(label, total as u64);
     let multi = p.units.first().is_some_and(|u| u.multi_turn);

@@ -61,6 +61,15 @@ pub struct SampleOpts {
     pub dataset: String,
     pub task: String,
     pub api: Api,
+    pub draw: Draw,
+    pub id_prefix: String,
+    /// Put in front of every `source` (`cais/mmlu@main:` for Hub files).
+    pub source_prefix: String,
+}
+
+/// Which units to draw and how to shape their requests, as the command line says.
+#[derive(Debug, Clone, Default)]
+pub struct Draw {
     /// Units to emit; `None` = every unit once.
     pub n: Option<usize>,
     pub seed: u64,
@@ -71,11 +80,8 @@ pub struct SampleOpts {
     pub filters: Filters,
     /// Middle-truncate prompt text to this many tokens (before any chat template).
     pub truncate_tokens: Option<u32>,
-    pub id_prefix: String,
     /// `--param key=value`, merged over the dataset's own params.
     pub params: Map<String, Value>,
-    /// Put in front of every `source` (`cais/mmlu@main:` for Hub files).
-    pub source_prefix: String,
 }
 
 /// What a run produced, for the final line on stderr and the exit code.
@@ -96,12 +102,12 @@ enum Order {
 
 impl Order {
     fn new(len: usize, opts: &SampleOpts) -> Order {
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        if opts.replace {
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.draw.seed);
+        if opts.draw.replace {
             Order::Draws { rng: Box::new(rng), len, rejected: HashSet::new() }
         } else {
             let mut idx: Vec<usize> = (0..len).collect();
-            if opts.shuffle {
+            if opts.draw.shuffle {
                 idx.shuffle(&mut rng);
             }
             Order::Permutation { idx, at: 0 }
@@ -145,7 +151,7 @@ pub fn run(
     if units.is_empty() {
         bail!("the dataset yielded no rows for this task");
     }
-    let want = opts.n.unwrap_or(units.len());
+    let want = opts.draw.n.unwrap_or(units.len());
     let mut order = Order::new(units.len(), opts);
     let mut outcome = Outcome::default();
     let batch = (rayon::current_num_threads() * 8).max(16);
@@ -189,15 +195,15 @@ pub fn run(
                 }
             }
         }
-        if opts.replace && drawn >= max_draws && outcome.units < want {
+        if opts.draw.replace && drawn >= max_draws && outcome.units < want {
             break;
         }
     }
     // Without -n every row is used once: fewer after filtering is the answer, not a shortfall.
-    if outcome.units < want && opts.n.is_some() {
+    if outcome.units < want && opts.draw.n.is_some() {
         outcome.short = Some(if outcome.units == 0 {
             format!("no row passed the length filters ({} rejected)", outcome.filtered)
-        } else if opts.replace {
+        } else if opts.draw.replace {
             format!("only {} of {want} units passed the length filters in {drawn} draws", outcome.units)
         } else {
             format!(
@@ -231,13 +237,13 @@ pub fn build_unit(unit: &Unit, tok: &TokenCounter, opts: &SampleOpts) -> Result<
             }
             None => &item.text,
         };
-        let text = match opts.truncate_tokens {
+        let text = match opts.draw.truncate_tokens {
             Some(budget) => tok.truncate_middle(source_text, budget)?,
             None => source_text.clone(),
         };
         let mut req = base_request(item, opts);
         // Synthesized word-token prompts have their length by construction (trace.rs).
-        let known = item.synth.as_ref().and_then(|s| s.exact_tokens()).filter(|_| opts.truncate_tokens.is_none());
+        let known = item.synth.as_ref().and_then(|s| s.exact_tokens()).filter(|_| opts.draw.truncate_tokens.is_none());
         let prompt_tokens = match opts.api {
             Api::Chat => {
                 let mut turn_msgs = Vec::new();
@@ -268,13 +274,13 @@ pub fn build_unit(unit: &Unit, tok: &TokenCounter, opts: &SampleOpts) -> Result<
                 n
             }
         };
-        let (max_tokens, from_reference) = match (opts.max_tokens, item.max_tokens, &item.expected) {
+        let (max_tokens, from_reference) = match (opts.draw.max_tokens, item.max_tokens, &item.expected) {
             (Some(m), _, _) => (Some(m), false),
             (None, Some(m), _) => (Some(m), false),
             (None, None, Some(reference)) => (Some(tok.count_output(reference)?.max(1)), true),
             _ => (None, false),
         };
-        if !opts.filters.keep(prompt_tokens, max_tokens, from_reference) {
+        if !opts.draw.filters.keep(prompt_tokens, max_tokens, from_reference) {
             return Ok(None);
         }
         if unit.multi_turn {
@@ -290,7 +296,7 @@ pub fn build_unit(unit: &Unit, tok: &TokenCounter, opts: &SampleOpts) -> Result<
 
 fn base_request(item: &Item, opts: &SampleOpts) -> Request {
     let mut params = item.params.clone();
-    for (k, v) in &opts.params {
+    for (k, v) in &opts.draw.params {
         params.insert(k.clone(), v.clone());
     }
     Request {
