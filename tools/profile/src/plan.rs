@@ -39,6 +39,22 @@ pub struct Plan {
     pub keys: Keys,
 }
 
+impl Plan {
+    /// A plan with no extra sb-report arguments, once every key of the profile is accounted for
+    /// ([`Keys::finish`]).
+    pub fn new(
+        harness: Harness,
+        sample_args: Vec<String>,
+        load_args: Vec<String>,
+        stages: Vec<Stage>,
+        source: &'static str,
+        mut keys: Keys,
+    ) -> Plan {
+        keys.finish();
+        Plan { harness, sample_args, load_args, stages, report_args: Vec::new(), source, keys }
+    }
+}
+
 /// Requests a Poisson stage of `mean` expected arrivals needs so that its duration, not its
 /// input, ends it (mean + 5 standard deviations).
 pub fn poisson_budget(mean: f64) -> usize {

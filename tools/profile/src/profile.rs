@@ -248,6 +248,25 @@ impl Keys {
         }
     }
 
+    /// The server's URL and model at `url_key` and `model_key`, as sb-load's `--url` and
+    /// `--model` in `load`; the model, which other settings default to.
+    pub fn url_and_model(
+        &mut self,
+        doc: &Value,
+        url_key: &str,
+        model_key: &str,
+        load: &mut Vec<String>,
+    ) -> Option<String> {
+        if let Some(url) = self.get(doc, url_key) {
+            load.extend(["--url".into(), as_string(url)]);
+        }
+        let model = self.get(doc, model_key).map(as_string);
+        if let Some(m) = &model {
+            load.extend(["--model".into(), m.clone()]);
+        }
+        model
+    }
+
     pub fn unsupported(&mut self, path: &str, why: impl Into<String>) {
         self.mark(path);
         self.unsupported.push((path.to_string(), why.into()));

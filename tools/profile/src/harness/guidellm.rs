@@ -112,13 +112,7 @@ pub fn plan(doc: &Value, mut keys: Keys, pool: usize) -> Result<Plan> {
         None | Some("openai_http") => {}
         Some(other) => keys.unsupported("spec.backend.kind", format!("{other}: servebench speaks openai_http")),
     }
-    if let Some(t) = keys.get(doc, "spec.backend.target") {
-        load.extend(["--url".into(), as_string(t)]);
-    }
-    let model = keys.get(doc, "spec.backend.model").map(as_string);
-    if let Some(m) = &model {
-        load.extend(["--model".into(), m.clone()]);
-    }
+    let model = keys.url_and_model(doc, "spec.backend.target", "spec.backend.model", &mut load);
     let chat = match keys.get(doc, "spec.backend.request_format").map(as_string).as_deref() {
         Some(f) if f.contains("chat") => true,
         None => false,
@@ -255,14 +249,5 @@ pub fn plan(doc: &Value, mut keys: Keys, pool: usize) -> Result<Plan> {
     }
     head.extend(["-n".into(), total.to_string(), "--api".into(), if chat { "chat" } else { "completions" }.into()]);
     head.extend(sample);
-    keys.finish();
-    Ok(Plan {
-        harness: Harness::Guidellm,
-        sample_args: head,
-        load_args: load,
-        stages,
-        report_args: Vec::new(),
-        source,
-        keys,
-    })
+    Ok(Plan::new(Harness::Guidellm, head, load, stages, source, keys))
 }

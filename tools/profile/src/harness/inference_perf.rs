@@ -43,13 +43,7 @@ pub fn plan(doc: &Value, mut keys: Keys) -> Result<Plan> {
         None | Some("vllm") | Some("openai") => {}
         Some(other) => keys.unsupported("server.type", format!("{other}: servebench speaks the OpenAI API (vllm)")),
     }
-    if let Some(url) = keys.get(doc, "server.base_url") {
-        load.extend(["--url".into(), as_string(url)]);
-    }
-    let model = keys.get(doc, "server.model_name").map(as_string);
-    if let Some(m) = &model {
-        load.extend(["--model".into(), m.clone()]);
-    }
+    let model = keys.url_and_model(doc, "server.base_url", "server.model_name", &mut load);
     let ignore_eos = keys.get(doc, "server.ignore_eos").and_then(Value::as_bool) == Some(true);
     sample.extend(["--param".into(), format!("ignore_eos={ignore_eos}")]);
     if keys.get(doc, "server.api_key").is_some() {
@@ -229,14 +223,5 @@ pub fn plan(doc: &Value, mut keys: Keys) -> Result<Plan> {
     }
     head.extend(["--api".into(), api.into()]);
     head.extend(sample);
-    keys.finish();
-    Ok(Plan {
-        harness: Harness::InferencePerf,
-        sample_args: head,
-        load_args: load,
-        stages,
-        report_args: Vec::new(),
-        source,
-        keys,
-    })
+    Ok(Plan::new(Harness::InferencePerf, head, load, stages, source, keys))
 }

@@ -67,30 +67,19 @@ pub struct Group {
 
 /// Every group, in the order the study lists them.
 pub const GROUPS: &[Group] = &[
-    Group { name: "fs", about: "container file-system I/O (cAdvisor)", scope: Scope::Container, metrics: cadvisor::FS },
-    Group {
-        name: "disk",
-        about: "block-device I/O by operation (cAdvisor)",
-        scope: Scope::Pod,
-        metrics: cadvisor::DISK,
-    },
-    Group { name: "memory", about: "container memory (cAdvisor)", scope: Scope::Container, metrics: cadvisor::MEMORY },
-    Group { name: "network", about: "pod network traffic (cAdvisor)", scope: Scope::Pod, metrics: cadvisor::NETWORK },
-    Group {
-        name: "cpu",
-        about: "processes, sockets, threads, CPU time (cAdvisor)",
-        scope: Scope::Container,
-        metrics: cadvisor::CPU,
-    },
-    Group {
-        name: "gpu",
-        about: "GPU memory, utilisation, clocks, power (DCGM exporter)",
-        scope: Scope::Gpu,
-        metrics: dcgm::GPU,
-    },
-    Group { name: "pcie", about: "PCIe traffic (DCGM exporter)", scope: Scope::Gpu, metrics: dcgm::PCIE },
-    Group { name: "vllm", about: "vLLM server metrics (version-aware names)", scope: Scope::Vllm, metrics: vllm::VLLM },
+    group("fs", "container file-system I/O (cAdvisor)", Scope::Container, cadvisor::FS),
+    group("disk", "block-device I/O by operation (cAdvisor)", Scope::Pod, cadvisor::DISK),
+    group("memory", "container memory (cAdvisor)", Scope::Container, cadvisor::MEMORY),
+    group("network", "pod network traffic (cAdvisor)", Scope::Pod, cadvisor::NETWORK),
+    group("cpu", "processes, sockets, threads, CPU time (cAdvisor)", Scope::Container, cadvisor::CPU),
+    group("gpu", "GPU memory, utilisation, clocks, power (DCGM exporter)", Scope::Gpu, dcgm::GPU),
+    group("pcie", "PCIe traffic (DCGM exporter)", Scope::Gpu, dcgm::PCIE),
+    group("vllm", "vLLM server metrics (version-aware names)", Scope::Vllm, vllm::VLLM),
 ];
+
+const fn group(name: &'static str, about: &'static str, scope: Scope, metrics: &'static [MetricDef]) -> Group {
+    Group { name, about, scope, metrics }
+}
 
 /// Preset names that stand for several groups.
 pub const BUNDLES: &[(&str, &[&str], &str)] = &[
