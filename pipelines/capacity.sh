@@ -39,13 +39,7 @@ VERSION=$(sed -n 's/^version = "\([^"]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n 
 LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:$VERSION}
 default_tokenizer
 
-need_cmd jq
-if [ "$MODE" = cluster ]; then
-  need_bins sb-sample sb-report sb-deploy sb-sweep
-  need_cmd "$KUBECTL"
-else
-  need_bins sb-sample sb-load sb-report sb-sim sb-sweep
-fi
+need_tools "sb-sample sb-report sb-sweep" "sb-deploy" "sb-load sb-sim"
 make_run_dir
 write_run_info SLO POINTS PRECISION MIN MAX DURATION WARMUP SATURATION_WINDOW N INPUT_LEN OUTPUT_LEN SEED MODEL \
   TOKENIZER MAX_LAG SIM_SHAPE SIM_ARGS URL DEPLOY_ARGS LOADGEN_IMAGE NAMESPACE

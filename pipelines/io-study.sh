@@ -53,13 +53,7 @@ local_source() {
   esac
 }
 
-need_cmd jq
-if [ "$MODE" = cluster ]; then
-  need_bins sb-sample sb-report sb-scrape sb-deploy
-  need_cmd "$KUBECTL"
-else
-  need_bins sb-sample sb-load sb-report sb-scrape sb-sim
-fi
+need_tools "sb-sample sb-report sb-scrape" "sb-deploy" "sb-load sb-sim"
 for spec in $TASKS; do
   [[ $spec == *:* ]] || die "TASKS entries are task:dataset pairs, not '$spec'"
   if [ "$DATASETS" = local ]; then local_source "${spec#*:}" >/dev/null || die "no local copy of dataset ${spec#*:}"; fi
@@ -133,13 +127,7 @@ write_study_table() {
         "$(jq -r .dataset "$dir/cell.json")" "$(jq -r "$IO_ROW_JQ" "$dir/summary.json")"
     done
   } >"$RUN_DIR/study.md"
-  results=("$RUN_DIR"/cells/*/*/results.ndjson)
-  if [ ${#results[@]} -gt 0 ]; then
-    run ">$RUN_DIR/by-model-task.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
-      --format md 2>/dev/null || true
-    run ">$RUN_DIR/by-model-task.csv" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.cell \
-      --format csv 2>/dev/null || true
-  fi
+  group_reports "$RUN_DIR/by-model-task" tags.cell "md csv" "$RUN_DIR"/cells/*/*/results.ndjson
 }
 
 # Stopped early (a failure, Ctrl-C): the reports and the table of the runs done so far.

@@ -26,13 +26,7 @@ else
   LOGS=${LOGS:-}
 fi
 
-need_cmd jq
-if [ "$MODE" = cluster ]; then
-  need_bins sb-scrape sb-deploy
-  need_cmd "$KUBECTL"
-else
-  need_bins sb-scrape sb-sim sb-sample sb-load
-fi
+need_tools "sb-scrape" "sb-deploy" "sb-sim sb-sample sb-load"
 make_run_dir
 write_run_info MODELS LOAD_FORMATS LOGS YEAR SIM_ARGS DEPLOY_ARGS NAMESPACE READY_TIMEOUT
 

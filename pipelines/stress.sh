@@ -34,13 +34,7 @@ LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:$SB_VERSION}
 SONNET=${SONNET:-$DATA/datasets/vllm/sonnet.txt}
 default_tokenizer
 
-need_cmd jq
-if [ "$MODE" = cluster ]; then
-  need_bins sb-sample sb-report sb-scrape sb-deploy
-  need_cmd "$KUBECTL"
-else
-  need_bins sb-sample sb-load sb-report sb-scrape sb-sim
-fi
+need_tools "sb-sample sb-report sb-scrape" "sb-deploy" "sb-load sb-sim"
 duration_s=$(interval_seconds "$DURATION")
 every_s=$(interval_seconds "$REPORT_EVERY")
 rate_rps=$(grep -oE '[0-9]+(\.[0-9]+)?' <<<"$RATE" | head -n 1)

@@ -46,13 +46,7 @@ DEPLOY_ARGS=${DEPLOY_ARGS:-}
 LOADGEN_IMAGE=${LOADGEN_IMAGE:-servebench:$SB_VERSION}
 default_tokenizer
 
-need_cmd jq
-if [ "$MODE" = cluster ]; then
-  need_bins sb-sample sb-report sb-scrape sb-deploy
-  need_cmd "$KUBECTL"
-else
-  need_bins sb-sample sb-load sb-report sb-scrape sb-sim sb-deploy ${CAPACITY_SLO:+sb-sweep}
-fi
+need_tools "sb-sample sb-report sb-scrape sb-deploy" "" "sb-load sb-sim ${CAPACITY_SLO:+sb-sweep}"
 make_run_dir
 write_run_info MODEL GPU SWEEP DESIGN SET N RATE INPUT_LEN OUTPUT_LEN SEED TOKENIZER MAX_LAG MAX_ERROR_RATE RUN_UNFIT SIM_ARGS DEPLOY_ARGS \
   CAPACITY_SLO CAPACITY_ARGS CAPACITY_N \
@@ -136,11 +130,7 @@ write_sweep_table() {
       printf '| %s | %s | %s |%s %s |\n' "$point" "$params" "$row" "$cap" "$(cat "$dir/status" 2>/dev/null || echo interrupted)"
     done
   } >"$RUN_DIR/sweep.md"
-  results=("$RUN_DIR"/points/*/results.ndjson)
-  if [ ${#results[@]} -gt 0 ]; then
-    run ">$RUN_DIR/by-point.md" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "${results[@]}" --group-by tags.point \
-      --format md 2>/dev/null || true
-  fi
+  group_reports "$RUN_DIR/by-point" tags.point md "$RUN_DIR"/points/*/results.ndjson
 }
 
 # Stopped early (a failure, Ctrl-C): the reports and the table of the points done so far.

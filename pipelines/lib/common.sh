@@ -180,6 +180,32 @@ need_cmd() {
   for c in "$@"; do command -v "$c" >/dev/null || die "$c is needed (apt-get install $c)"; done
 }
 
+# What a pipeline runs: jq, the tools both modes need, then kubectl and the cluster's own tools,
+# or the local ones (sb-load against sb-sim). need_tools "BOTH" "CLUSTER" "LOCAL"
+need_tools() {
+  need_cmd jq
+  if [ "$MODE" = cluster ]; then
+    # shellcheck disable=SC2086 # word lists
+    need_bins $1 $2
+    need_cmd "$KUBECTL"
+  else
+    # shellcheck disable=SC2086
+    need_bins $1 $3
+  fi
+}
+
+# sb-report over result files, a row per value of KEY, into PREFIX.FORMAT for each of FORMATS;
+# nothing without result files. A report that fails leaves the others (and the run) as they are.
+# group_reports PREFIX KEY "FORMATS" FILE...
+group_reports() {
+  local prefix=$1 key=$2 formats=$3 f
+  shift 3
+  [ $# -gt 0 ] || return 0
+  for f in $formats; do
+    run ">$prefix.$f" "$SB_BIN/sb-report" --max-lag-ms "$MAX_LAG" "$@" --group-by "$key" --format "$f" 2>/dev/null || true
+  done
+}
+
 # Test data of the pipelines (tokenizer, small real datasets, vLLM logs).
 DATA=${DATA:-$ROOT/testdata/pipelines}
 
