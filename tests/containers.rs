@@ -86,26 +86,12 @@ fn expand(text: &str, env: &[(String, String)]) -> String {
 /// One load: the Job sb-deploy renders for `shards` pods, started as containers; returns the
 /// containers by shard index.
 fn start_job(made: &mut Made, tag: &str, shards: u32, rate: &str, requests_dir: &str, net: &str) -> Vec<String> {
-    let job = render(&[
-        "-m",
-        MODEL,
-        "-n",
-        "bench",
-        "--loadgen",
-        "--shards",
-        &shards.to_string(),
-        "--rate",
-        rate,
-        "--requests",
-        "configmap:sb-requests/requests.ndjson",
-        "--run-id",
-        tag,
-        "--loadgen-image",
-        &made.image,
-        "--load-arg=--seed=7",
-        // A busy two-core machine runs these containers: the schedule is checked elsewhere.
-        "--load-arg=--max-lag=5000",
-    ]);
+    let shards_arg = shards.to_string();
+    let mut args = vec!["-m", MODEL, "-n", "bench", "--loadgen", "--shards", &shards_arg, "--rate", rate];
+    args.extend(["--requests", "configmap:sb-requests/requests.ndjson", "--run-id", tag]);
+    // A busy two-core machine runs these containers: the schedule is checked elsewhere.
+    args.extend(["--loadgen-image", &made.image, "--load-arg=--seed=7", "--load-arg=--max-lag=5000"]);
+    let job = render(&args);
     assert_eq!(job["spec"]["completionMode"], "Indexed");
     assert_eq!(job["spec"]["completions"], shards);
     let pod = &job["spec"]["template"]["spec"];

@@ -144,6 +144,12 @@ fn summary(run: &Run, files: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("sb-report --format json")
 }
 
+/// The increase of a server counter over the run window, from sb-report's summary.
+fn counter_delta(s: &Value, metric: &str) -> f64 {
+    let m = s["server_metrics"].as_array().into_iter().flatten().find(|m| m["metric"] == metric);
+    m.unwrap_or_else(|| panic!("no {metric} in the summary's server metrics: {s}"))["delta"].as_f64().unwrap()
+}
+
 /// The local port of `--url http://127.0.0.1:PORT` in the run's commands.sh.
 fn sim_port(commands: &str) -> u16 {
     let at = commands.find("--url http://127.0.0.1:").expect("an sb-load --url in commands.sh") + 23;
@@ -175,14 +181,7 @@ fn demo_reports_client_and_server_metrics_and_keeps_its_inputs() {
     // The sim's own token counter over the run window equals what the client received: the
     // poller started before the first request and stopped after the last.
     let s = summary(&run, &["results.ndjson", "metrics.ndjson"]);
-    let generated = s["server_metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["metric"] == "vllm:generation_tokens_total")
-        .expect("generation tokens counter")["delta"]
-        .as_f64()
-        .unwrap();
+    let generated = counter_delta(&s, "vllm:generation_tokens_total");
     assert_eq!(generated, s["total_output_tokens"].as_f64().unwrap(), "{s}");
     assert_eq!(s["total_output_tokens"], 60 * 64);
 
@@ -830,14 +829,7 @@ fn a_running_server_and_a_real_prometheus_instead_of_sb_sim_and_polling() {
     let samples = records(&run.file("metrics.ndjson"));
     assert!(!samples.is_empty() && samples.iter().all(|s| s["source"] == "prometheus"));
     let s = summary(&run, &["results.ndjson", "metrics.ndjson"]);
-    let generated = s["server_metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["metric"] == "vllm:generation_tokens_total")
-        .unwrap_or_else(|| panic!("generation tokens from Prometheus: {s}"))["delta"]
-        .as_f64()
-        .unwrap();
+    let generated = counter_delta(&s, "vllm:generation_tokens_total");
     assert_eq!(generated, s["total_output_tokens"].as_f64().unwrap(), "{s}");
     // The server is still running: the pipeline did not stop what it did not start.
     assert!(!port_closed(sim.url.rsplit(':').next().unwrap().parse().unwrap()));

@@ -34,26 +34,11 @@ fn expand(text: &str, env: &[(String, String)]) -> String {
 #[test]
 fn indexed_job_shards_send_every_request_once() {
     let shards = 3;
-    let yaml = render(&[
-        "render",
-        "-m",
-        "Qwen/Qwen3-0.6B",
-        "-n",
-        "bench",
-        "--loadgen",
-        "--shards",
-        &shards.to_string(),
-        "--rate",
-        "200",
-        "--requests",
-        "pvc:workload/requests.ndjson",
-        "--results",
-        "pvc:workload/results",
-        "--run-id",
-        "t1",
-        "--sweep",
-        "max-num-seqs=64",
-    ]);
+    let shards_arg = shards.to_string();
+    let mut args = vec!["render", "-m", "Qwen/Qwen3-0.6B", "-n", "bench", "--loadgen", "--shards", &shards_arg];
+    args.extend(["--rate", "200", "--requests", "pvc:workload/requests.ndjson", "--results", "pvc:workload/results"]);
+    args.extend(["--run-id", "t1", "--sweep", "max-num-seqs=64"]);
+    let yaml = render(&args);
     let job = job_of(&yaml);
     assert_eq!(job["spec"]["completionMode"], "Indexed");
     assert_eq!(job["spec"]["parallelism"], shards);

@@ -5,24 +5,15 @@
 mod common;
 
 use common::{completions, load, parse_output, Run};
-use sb_testkit::{bin, Sim};
-use std::io::{BufRead, BufReader, Read, Write};
+use sb_testkit::{bin, spawn_fed, Sim};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 /// Starts sb-load on `reqs`, waits for `wait_for` results, sends `signal`, returns the run.
 fn interrupt(url: &str, args: &[&str], reqs: String, wait_for: usize, signal: &str) -> Run {
-    let mut child = Command::new(bin("sb-load"))
-        .args(["--url", url, "--model", "sim"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::spawn(move || {
-        let _ = stdin.write_all(reqs.as_bytes());
-    });
+    let mut cmd = Command::new(bin("sb-load"));
+    cmd.args(["--url", url, "--model", "sim"]).args(args);
+    let (mut child, _feeder) = spawn_fed(cmd, reqs.into_bytes());
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut text = String::new();
     for _ in 0..wait_for {
@@ -138,17 +129,9 @@ fn a_closed_stdout_stops_sending() {
     // `sb-load ... | head -3`: once the reader of the results is gone, sending the rest of a
     // long run would be load nobody sees. sb-load stops, says why, and exits 1.
     let sim = Sim::start(&["--instant"]);
-    let mut child = Command::new(bin("sb-load"))
-        .args(["--url", &sim.url, "--model", "sim", "--rate", "200"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::spawn(move || {
-        let _ = stdin.write_all(completions(2000, 2, 1).as_bytes());
-    });
+    let mut cmd = Command::new(bin("sb-load"));
+    cmd.args(["--url", &sim.url, "--model", "sim", "--rate", "200"]);
+    let (mut child, _feeder) = spawn_fed(cmd, completions(2000, 2, 1).into_bytes());
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     for _ in 0..3 {

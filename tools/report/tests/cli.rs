@@ -1,6 +1,8 @@
 //! sb-report run as users run it, on the hand-made fixtures of testdata/report (their README
 //! shows how every expected number below was computed).
 
+mod common;
+
 use sb_testkit::{tempdir, testdata};
 use serde_json::Value;
 
@@ -211,17 +213,7 @@ fn vllm_json_matches_what_vllm_computes() {
     let ours: Value = serde_json::from_str(&out.stdout).unwrap();
     let text = std::fs::read_to_string(fixture("vllm_result.json")).unwrap();
     let vllm: Value = serde_json::from_str(&text).unwrap();
-    let per_request = [
-        "input_lens",
-        "output_lens",
-        "ttfts",
-        "itls",
-        "latencies",
-        "start_times",
-        "queue_times",
-        "generated_texts",
-        "errors",
-    ];
+    let per_request = common::VLLM_PER_REQUEST;
     let mut compared = 0;
     let detailed = run(&[&fixture("basic.ndjson"), "--vllm-json", "--save-detailed"]);
     let detailed: Value = serde_json::from_str(&detailed.stdout).unwrap();

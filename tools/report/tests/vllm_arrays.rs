@@ -2,6 +2,8 @@
 //! shapes and units, so a notebook written for vLLM's file reads ours (issue "meet users where
 //! they are"). The reader is testdata/report/vllm_notebook.py, run with python3.
 
+mod common;
+
 use sb_testkit::{pipe, tempdir, testdata, Sim};
 use serde_json::{json, Value};
 
@@ -27,19 +29,10 @@ fn a_notebook_written_for_vllm_files_reads_ours() {
     // vLLM's key order: the arrays sit between total_token_throughput and max_output_tokens_per_s.
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     let at = |k: &str| keys.iter().position(|x| *x == k).unwrap_or_else(|| panic!("no {k}"));
-    let order = [
-        "total_token_throughput",
-        "input_lens",
-        "output_lens",
-        "ttfts",
-        "itls",
-        "latencies",
-        "start_times",
-        "queue_times",
-        "generated_texts",
-        "errors",
-        "max_output_tokens_per_s",
-    ];
+    let order: Vec<&str> = std::iter::once("total_token_throughput")
+        .chain(common::VLLM_PER_REQUEST)
+        .chain(["max_output_tokens_per_s"])
+        .collect();
     assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{keys:?}");
     let dir = tempdir("vllm-arrays");
     let file = dir.join("result.json");

@@ -1,27 +1,17 @@
 //! sb-sample run the way users run it: the real binary on the real test files, its stdout read
 //! back with the records crate's reader, token counts re-checked with the tokenizers crate.
 
+mod common;
+
+use common::{parse, run_raw, tok_dir};
 use sb_records::{Api, Record, RecordReader, Request};
 use sb_testkit::{bin, tempdir, testdata};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn tok_dir(name: &str) -> String {
-    testdata(&format!("sample/tokenizers/{name}")).display().to_string()
-}
-
 fn data(rel: &str) -> String {
     testdata(&format!("sample/{rel}")).display().to_string()
-}
-
-fn run_raw(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(bin("sb-sample"));
-    cmd.args(args).stdin(Stdio::null()).env_remove("HF_HUB_OFFLINE").env_remove("SB_TOKENIZER");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run sb-sample")
 }
 
 /// Runs sb-sample, expects success, returns the request records.
@@ -29,15 +19,6 @@ fn sample(args: &[&str]) -> Vec<Request> {
     let out = run_raw(args, &[]);
     assert!(out.status.success(), "sb-sample {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     parse(&out.stdout)
-}
-
-fn parse(stdout: &[u8]) -> Vec<Request> {
-    RecordReader::new("stdout", stdout)
-        .map(|r| match r.expect("valid record") {
-            Record::Request(r) => r,
-            other => panic!("not a request: {other:?}"),
-        })
-        .collect()
 }
 
 fn stderr(out: &Output) -> String {

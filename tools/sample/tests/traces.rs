@@ -2,15 +2,14 @@
 //! counts re-checked with the tokenizers crate, prefix sharing from Mooncake's hash_ids, and a
 //! replay through sb-load against sb-sim whose prefix-cache hit rate is the trace's ideal.
 
+mod common;
+
+use common::{parse, run_raw, tok_dir};
 use sb_records::{Record, RecordReader, Request};
 use sb_testkit::{bin, testdata};
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn tok_dir(name: &str) -> String {
-    testdata(&format!("sample/tokenizers/{name}")).display().to_string()
-}
+use std::process::{Command, Stdio};
 
 fn trace(rel: &str) -> String {
     testdata(&format!("sample/traces/{rel}")).display().to_string()
@@ -19,27 +18,11 @@ fn trace(rel: &str) -> String {
 const MOONCAKE: &str = "mooncake/conversation_trace.first500.jsonl";
 const AZURE_CONV: &str = "azure/AzureLLMInferenceTrace_conv.first2000.csv";
 
-fn run_raw(args: &[&str]) -> Output {
-    Command::new(bin("sb-sample"))
-        .args(args)
-        .stdin(Stdio::null())
-        .env_remove("SB_TOKENIZER")
-        .env_remove("HF_HUB_OFFLINE")
-        .output()
-        .expect("run sb-sample")
-}
-
 fn sample(args: &[&str]) -> (Vec<Request>, String) {
-    let out = run_raw(args);
+    let out = run_raw(args, &[]);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "sb-sample {args:?} failed: {err}");
-    let reqs = RecordReader::new("stdout", &out.stdout[..])
-        .map(|r| match r.expect("valid record") {
-            Record::Request(r) => r,
-            other => panic!("not a request: {other:?}"),
-        })
-        .collect();
-    (reqs, err)
+    (parse(&out.stdout), err)
 }
 
 /// The trace file's own rows, read with serde_json independently of sb-sample.
@@ -127,18 +110,21 @@ fn shared_hash_ids_give_identical_prefixes_and_different_ids_different_text() {
 
 #[test]
 fn inspect_prints_the_ideal_block_hit_rate() {
-    let out = run_raw(&[
-        "inspect",
-        "mooncake",
-        "--source",
-        &trace(MOONCAKE),
-        "--tokenizer",
-        &tok_dir("gpt2"),
-        "-n",
-        "500",
-        "--rows",
-        "0",
-    ]);
+    let out = run_raw(
+        &[
+            "inspect",
+            "mooncake",
+            "--source",
+            &trace(MOONCAKE),
+            "--tokenizer",
+            &tok_dir("gpt2"),
+            "-n",
+            "500",
+            "--rows",
+            "0",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     // Independently: a block hits when its chain of ids (the prefix up to it) was seen before.
@@ -298,7 +284,7 @@ fn replay_against_sb_sim_reproduces_the_ideal_prefix_hit_rate() {
     ]);
     let n = "500";
     let common = ["--source", &trace(MOONCAKE), "--tokenizer", &tok_dir("gpt2"), "-n", n];
-    let inspect = run_raw(&[&["inspect", "mooncake", "--rows", "0"][..], &common].concat());
+    let inspect = run_raw(&[&["inspect", "mooncake", "--rows", "0"][..], &common].concat(), &[]);
     let text = String::from_utf8_lossy(&inspect.stdout).to_string();
     let ideal: f64 = text
         .split(" of prompt tokens")
@@ -345,12 +331,13 @@ fn a_bad_trace_line_is_named_and_exits_2() {
         "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [0]}\n{\"timestamp\": 5}\n",
     )
     .unwrap();
-    let out = run_raw(&["mooncake", "--source", file.to_str().unwrap(), "--tokenizer", &tok_dir("gpt2")]);
+    let out = run_raw(&["mooncake", "--source", file.to_str().unwrap(), "--tokenizer", &tok_dir("gpt2")], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("trace.jsonl:2: not a Mooncake trace line"), "{err}");
     assert!(out.stdout.is_empty(), "nothing written for a bad trace");
-    let out = run_raw(&["azure-llm", "--source", &trace(AZURE_CONV), "--tokenizer", &tok_dir("gpt2"), "--replace"]);
+    let out =
+        run_raw(&["azure-llm", "--source", &trace(AZURE_CONV), "--tokenizer", &tok_dir("gpt2"), "--replace"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("replayed in its own order"));
 }

@@ -1,22 +1,16 @@
 //! vLLM-compatible flags (`--num-prompts`, `--random-*`) with vLLM's meaning, and vLLM's `custom`
 //! dataset, run as users run sb-sample.
 
-use sb_testkit::{bin, testdata};
-use serde_json::Value;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn tok(name: &str) -> String {
-    testdata(&format!("sample/tokenizers/{name}")).display().to_string()
-}
+use sb_testkit::testdata;
+use serde_json::Value;
+use std::process::Output;
+
+use common::tok_dir as tok;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(bin("sb-sample"))
-        .args(args)
-        .stdin(Stdio::null())
-        .env_remove("SB_TOKENIZER")
-        .env_remove("HF_HUB_OFFLINE")
-        .output()
-        .unwrap()
+    common::run_raw(args, &[])
 }
 
 fn records(args: &[&str]) -> Vec<Value> {

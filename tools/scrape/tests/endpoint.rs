@@ -8,24 +8,20 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// sb-scrape polling every URL every `interval` for `duration`.
+fn poll(urls: &[&str], interval: &str, duration: &str) -> common::Out {
+    let mut args: Vec<&str> = urls.iter().flat_map(|u| ["--endpoint", u]).collect();
+    args.extend(["--interval", interval, "--duration", duration]);
+    scrape(&args)
+}
+
 #[test]
 fn polls_every_url_and_keeps_names_types_and_timestamps() {
     let sim = Sim::start(&[]);
     let fixtures = FixtureServer::start();
     let sim_metrics = format!("{}/metrics", sim.url);
     let started = Instant::now();
-    let out = scrape(&[
-        "--endpoint",
-        &sim_metrics,
-        "--endpoint",
-        &fixtures.url("/cadvisor"),
-        "--endpoint",
-        &fixtures.url("/openmetrics"),
-        "--interval",
-        "300ms",
-        "--duration",
-        "1s",
-    ]);
+    let out = poll(&[&sim_metrics, &fixtures.url("/cadvisor"), &fixtures.url("/openmetrics")], "300ms", "1s");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(started.elapsed() < Duration::from_secs(10));
     let from = |url: &str| out.samples.iter().filter(|s| s["target"] == url).count();
@@ -96,18 +92,7 @@ fn a_failing_url_is_reported_and_the_others_kept() {
     let fixtures = FixtureServer::start();
     let dead = format!("http://127.0.0.1:{}/metrics", common::free_port());
     let sim_metrics = format!("{}/metrics", sim.url);
-    let out = scrape(&[
-        "--endpoint",
-        &sim_metrics,
-        "--endpoint",
-        &dead,
-        "--endpoint",
-        &fixtures.url("/broken"),
-        "--interval",
-        "200ms",
-        "--duration",
-        "700ms",
-    ]);
+    let out = poll(&[&sim_metrics, &dead, &fixtures.url("/broken")], "200ms", "700ms");
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(!out.of("vllm:num_requests_running").is_empty());
     assert!(out.stderr.contains(&dead) && out.stderr.contains("refused"), "{}", out.stderr);

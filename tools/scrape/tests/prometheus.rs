@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixture_values, free_port, path_str, requests, scrape, FixtureServer, Prometheus};
+use common::{fixture_values, free_port, path_str, query, requests, scrape, FixtureServer, Prometheus};
 use sb_testkit::{bin, tempdir, Sim};
 use serde_json::Value;
 use std::process::Command;
@@ -80,20 +80,7 @@ fn real_prometheus_presets_window_from_results_and_errors() {
     let last_done =
         lines.iter().filter(|r| r["kind"] == "result").map(|r| r["done_ns"].as_u64().unwrap()).max().unwrap();
 
-    let out = scrape(&[
-        "--prometheus",
-        &prom.url,
-        "--window",
-        path_str(&results),
-        "--pad",
-        "2s",
-        "--step",
-        "1s",
-        "--preset",
-        "vllm",
-        "--model",
-        "sim",
-    ]);
+    let out = query(&prom.url, &["--window", path_str(&results)], "--pad 2s --step 1s --preset vllm --model sim");
     assert_eq!(out.code, 0, "{}", out.stderr);
     let count = out.of("vllm:e2e_request_latency_seconds_count");
     assert!(!count.is_empty(), "{}", out.stderr);
@@ -122,22 +109,8 @@ fn real_prometheus_presets_window_from_results_and_errors() {
     assert!(!out.stderr.contains("no value at some steps"), "{}", out.stderr);
 
     // --- cAdvisor presets with the study's selectors, values as in the fixture file. ---
-    let out = scrape(&[
-        "--prometheus",
-        &prom.url,
-        "--start",
-        "-6s",
-        "--step",
-        "2s",
-        "--preset",
-        "container",
-        "--namespace",
-        "llm-servings",
-        "--pod",
-        "facebook-opt-.*",
-        "--container",
-        "vllm-container",
-    ]);
+    let flags = "--start -6s --step 2s --preset container --namespace llm-servings --pod facebook-opt-.* --container vllm-container";
+    let out = query(&prom.url, &[], flags);
     assert_eq!(out.code, 0, "{}", out.stderr);
     for metric in [
         "container_fs_reads_bytes_total",
@@ -165,20 +138,7 @@ fn real_prometheus_presets_window_from_results_and_errors() {
     assert_eq!(ops.into_iter().collect::<Vec<_>>(), ["Read", "Write"]);
 
     // --- DCGM: the workload's labels arrive exported_* from one job and plain from the other. ---
-    let out = scrape(&[
-        "--prometheus",
-        &prom.url,
-        "--start",
-        "-4s",
-        "--step",
-        "1s",
-        "--preset",
-        "dcgm",
-        "--namespace",
-        "ray-llm",
-        "--pod",
-        "ray-.*",
-    ]);
+    let out = query(&prom.url, &[], "--start -4s --step 1s --preset dcgm --namespace ray-llm --pod ray-.*");
     assert_eq!(out.code, 0, "{}", out.stderr);
     let dram = out.of("DCGM_FI_PROF_DRAM_ACTIVE");
     let jobs: std::collections::BTreeSet<&str> = dram.iter().map(|s| s["labels"]["job"].as_str().unwrap()).collect();
@@ -193,7 +153,7 @@ fn real_prometheus_presets_window_from_results_and_errors() {
         }
     }
     assert!(out.of("DCGM_FI_DEV_FB_USED").is_empty(), "the T4 series belong to no pod");
-    let all_gpu = scrape(&["--prometheus", &prom.url, "--start", "-4s", "--step", "2s", "--preset", "gpu,pcie"]);
+    let all_gpu = query(&prom.url, &[], "--start -4s --step 2s --preset gpu,pcie");
     assert_eq!(all_gpu.code, 0, "{}", all_gpu.stderr);
     let fb = all_gpu.of("DCGM_FI_DEV_FB_FREE");
     assert!(fb.iter().any(|s| num(&s["value"]) == 15109.0), "the T4's free framebuffer");

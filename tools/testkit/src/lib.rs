@@ -174,18 +174,12 @@ pub fn pipe(tool: &str, args: &[&str], stdin: &[u8]) -> Piped {
 
 /// [`pipe`] with extra environment variables.
 pub fn pipe_env(tool: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Piped {
-    use std::io::Write;
     let mut cmd = Command::new(bin(tool));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {tool}: {e}"));
-    let mut input = child.stdin.take().expect("stdin");
-    let text = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&text);
-    });
+    let (child, feeder) = spawn_fed(cmd, stdin.to_vec());
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait for {tool}: {e}"));
     feeder.join().expect("stdin feeder");
     Piped {
@@ -193,4 +187,18 @@ pub fn pipe_env(tool: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Starts `cmd` with stdin, stdout and stderr piped, and a thread writing `stdin` to it (so a
+/// child that reads slowly cannot block the test); for tests that read or signal the child
+/// while it runs. The thread ends when the input is written or the child closes its stdin.
+pub fn spawn_fed(mut cmd: Command, stdin: Vec<u8>) -> (std::process::Child, std::thread::JoinHandle<()>) {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    let mut input = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    (child, feeder)
 }

@@ -30,6 +30,14 @@ pub fn scrape(args: &[&str]) -> Out {
     scrape_stdin(args, "")
 }
 
+/// sb-scrape against the Prometheus at `url`: `args` as given, then `flags` split at spaces
+/// (for flags whose values hold none).
+pub fn query(url: &str, args: &[&str], flags: &str) -> Out {
+    let all: Vec<&str> =
+        ["--prometheus", url].into_iter().chain(args.iter().copied()).chain(flags.split(' ')).collect();
+    scrape(&all)
+}
+
 pub fn scrape_stdin(args: &[&str], stdin: &str) -> Out {
     let out = sb_testkit::pipe("sb-scrape", args, stdin.as_bytes());
     parse_output(out.code, out.stdout.as_bytes(), out.stderr.as_bytes())
