@@ -156,26 +156,10 @@ const OWNED_FLAGS: &[&str] = &[
     "--progress",
 ];
 
-/// A duration as sb-load spells them (500ms, 30s, 2m, 1h; a bare number is seconds). The same
-/// rules as sb-load's `parse_duration` (tools/load/src/arrival.rs).
+/// A duration in the grammar every servebench tool shares (`sb_cli::duration`): 250ms, 90s,
+/// 1.5m, 1m30s, 2h; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let s = text.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num.trim().parse().with_context(|| format!("bad duration {s:?}; expected e.g. 500ms, 30s, 2m"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        bail!("bad duration {s:?}: must not be negative");
-    }
-    Ok(Duration::from_secs_f64(v * scale))
+    sb_cli::parse_duration(text).map_err(anyhow::Error::msg)
 }
 
 fn parse_fraction(text: &str) -> Result<f64> {
@@ -198,5 +182,21 @@ fn main() -> ExitCode {
     match sweep::run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => sb_cli::exit::on_error("sb-sweep", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_every_form_the_other_tools_take() {
+        for (text, ms) in
+            [("250ms", 250), ("90s", 90_000), ("1.5m", 90_000), ("1m30s", 90_000), ("2h", 7_200_000), ("0", 0)]
+        {
+            assert_eq!(parse_duration(text).unwrap(), Duration::from_millis(ms), "{text}");
+        }
+        assert!(parse_duration("-1s").is_err() && parse_duration("soon").is_err());
     }
 }

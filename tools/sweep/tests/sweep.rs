@@ -263,4 +263,9 @@ fn arguments_sb_sweep_sets_itself_are_refused_with_exit_2() {
     assert_eq!(out.status.code(), Some(2), "--search needs --slo");
     let out = run(&["--requests", req, "--", "--url", "http://127.0.0.1:9"]);
     assert_eq!(out.status.code(), Some(2), "some points are needed");
+    // Durations in the grammar every tool shares, the error naming the flag and the forms.
+    let out = run(&["--rates", "1", "--requests", req, "--duration", "1m30x", "--", "--url", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--duration") && err.contains("\"1m30x\"") && err.contains("1m30s"), "{err}");
 }
