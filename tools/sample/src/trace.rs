@@ -47,30 +47,10 @@ pub struct TraceArgs {
 
 pub const DEFAULT_BLOCK_TOKENS: u32 = 512;
 
-/// `90`, `1.5`, `90s`, `250ms`, `5m`, `1h`, `1m30s` in seconds.
+/// A duration in seconds, in the grammar every servebench tool shares (`sb_cli::duration`):
+/// `90`, `1.5`, `90s`, `250ms`, `5m`, `1h`, `1m30s`.
 fn parse_secs(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    if let Ok(v) = t.parse::<f64>() {
-        return if v.is_finite() && v >= 0.0 { Ok(v) } else { Err(format!("bad duration {s:?}: must be >= 0")) };
-    }
-    let mut total = 0.0;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let n = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
-        let unit_len = rest[n..].bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let value: f64 =
-            rest[..n].parse().map_err(|_| format!("bad duration {s:?}; expected e.g. 90, 90s, 250ms, 5m, 1h"))?;
-        let scale = match &rest[n..n + unit_len] {
-            "h" => 3600.0,
-            "m" | "min" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            other => return Err(format!("bad duration {s:?}: unknown unit {other:?}; expected h, m, s or ms")),
-        };
-        total += value * scale;
-        rest = &rest[n + unit_len..];
-    }
-    Ok(total)
+    sb_cli::parse_duration(s).map(|d| d.as_secs_f64())
 }
 
 impl TraceArgs {
