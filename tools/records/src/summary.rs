@@ -22,7 +22,7 @@ use std::fmt;
 #[serde(untagged)]
 pub enum Summary {
     /// `sb-report --compare A B --format json`.
-    Comparison(Comparison),
+    Comparison(Box<Comparison>),
     /// `sb-report --format json`.
     Report(Box<Report>),
 }

@@ -131,7 +131,7 @@ pub fn run(cfg: Config, out: &mut dyn Write) -> Result<Outcome> {
             }
             Format::Csv => out.write_all(compare::csv(&rows)?.as_bytes())?,
             Format::Json => {
-                RecordWriter::new(&mut *out).write(&Summary::Comparison(compare::json(&sa, &sb, &rows)))?;
+                RecordWriter::new(&mut *out).write(&Summary::Comparison(Box::new(compare::json(&sa, &sb, &rows))))?;
             }
             Format::VllmJson | Format::Llmd => {
                 return Err(InputError(
