@@ -80,6 +80,10 @@ pub struct Collector {
     pub stages: BTreeMap<u32, Aggregate>,
     pub turns: BTreeMap<u32, Aggregate>,
     pub groups: BTreeMap<String, Aggregate>,
+    /// Each `--group-by` value's first run id, and the values whose results came from more
+    /// than one run (their rows mix runs).
+    pub group_first_run: BTreeMap<String, String>,
+    pub groups_mixing_runs: BTreeSet<String>,
     pub sessions: HashSet<String>,
     pub runs: BTreeMap<String, RunShards>,
     pub run_records: Vec<RunRecord>,
@@ -118,6 +122,8 @@ impl Collector {
             stages: BTreeMap::new(),
             turns: BTreeMap::new(),
             groups: BTreeMap::new(),
+            group_first_run: BTreeMap::new(),
+            groups_mixing_runs: BTreeSet::new(),
             sessions: HashSet::new(),
             runs: BTreeMap::new(),
             run_records: Vec::new(),
@@ -269,7 +275,12 @@ impl Collector {
         if let Some(field) = &self.opts.group_by {
             let key = group_field(r, field);
             match self.groups.get_mut(&key) {
-                Some(a) => a.add(r, &o),
+                Some(a) => {
+                    a.add(r, &o);
+                    if self.group_first_run.get(&key).is_some_and(|first| first != run) {
+                        self.groups_mixing_runs.insert(key);
+                    }
+                }
                 None => {
                     if self.groups.len() >= MAX_GROUPS {
                         return Err(format!(
@@ -278,6 +289,7 @@ impl Collector {
                     }
                     let mut a = Aggregate::new();
                     a.add(r, &o);
+                    self.group_first_run.insert(key.clone(), run.to_string());
                     self.groups.insert(key, a);
                 }
             }

@@ -90,11 +90,26 @@ impl Report {
         warnings.extend(reconciled.warnings);
         let runs: Vec<(String, RunShards)> = c.runs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let named_runs = runs.iter().filter(|(k, _)| k != "-").count();
-        if named_runs > 1 && c.opts.group_by.as_deref() != Some("run") {
-            warnings.push(format!(
-                "results of {} different runs are summarised together; use --group-by run to split them",
-                named_runs
-            ));
+        // Several runs in one summary: said unless the rows asked for keep them apart (every
+        // `--group-by` value holds one run's results).
+        if named_runs > 1 {
+            match c.opts.group_by.as_deref() {
+                None => warnings.push(format!(
+                    "results of {named_runs} different runs are summarised together; use --group-by run to split them"
+                )),
+                Some("run") => {}
+                Some(by) if !c.groups_mixing_runs.is_empty() => {
+                    let mut mixed: Vec<&String> = c.groups_mixing_runs.iter().collect();
+                    mixed.sort_by(|a, b| group_cmp(a, b));
+                    let shown: Vec<&str> = mixed.iter().take(5).map(|s| s.as_str()).collect();
+                    warnings.push(format!(
+                        "results of {named_runs} different runs are summarised together, and the --group-by {by} rows {}{} each hold more than one run; use --group-by run to split them",
+                        shown.join(", "),
+                        if mixed.len() > shown.len() { format!(" (and {} more)", mixed.len() - shown.len()) } else { String::new() }
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         for (run, shards) in &runs {
             let expected = shards.shards.iter().filter_map(|s| s.split_once('/')?.1.parse::<usize>().ok()).max();

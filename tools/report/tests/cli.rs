@@ -428,6 +428,35 @@ fn compare_two_runs() {
 }
 
 #[test]
+fn several_runs_are_flagged_unless_the_rows_keep_them_apart() {
+    let dir = tempdir("report-runs");
+    let basic = fixture("basic.ndjson");
+    let text = std::fs::read_to_string(&basic).unwrap();
+    // The same run again under another id, its datasets renamed: --group-by dataset then gives
+    // every run rows of its own, while tags.point puts both runs in the rows a and b.
+    let again = dir.join("again.ndjson");
+    std::fs::write(
+        &again,
+        text.replace("\"run\":\"basic\"", "\"run\":\"again\"").replace("\"dataset\":\"", "\"dataset\":\"x-"),
+    )
+    .unwrap();
+    let again = again.to_string_lossy().into_owned();
+    let warned = |extra: &[&str]| -> Option<String> {
+        let out = run(&[&[basic.as_str(), again.as_str(), "--format", "json"][..], extra].concat());
+        let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+        let w =
+            v["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).find(|w| w.contains("different runs"));
+        w.map(str::to_string)
+    };
+    let w = warned(&[]).expect("two runs in one summary are flagged");
+    assert!(w.contains("results of 2 different runs are summarised together"), "{w}");
+    assert_eq!(warned(&["--group-by", "run"]), None);
+    assert_eq!(warned(&["--group-by", "dataset"]), None, "every row holds one run");
+    let w = warned(&["--group-by", "tags.point"]).expect("rows a and b mix the runs");
+    assert!(w.contains("--group-by tags.point rows a, b each hold more than one run"), "{w}");
+}
+
+#[test]
 fn compare_with_a_saved_summary() {
     let dir = tempdir("report-saved");
     let saved = dir.join("basic.json");
