@@ -97,25 +97,16 @@ impl Dist {
         }
         let (mut min, mut max) = (u64::MAX, 0u64);
         let (mut sum, mut sum_sq) = (0u128, 0u128);
+        // The sums in a loop of their own, without a call in it; then the values are kept.
+        let gaps = points.windows(2).map(|w| w[1].saturating_sub(w[0]));
+        for v in gaps.clone() {
+            (min, max) = (min.min(v), max.max(v));
+            sum += v as u128;
+            sum_sq += (v as u128) * (v as u128);
+        }
         match &mut self.hist {
-            Some(h) => {
-                for w in points.windows(2) {
-                    let v = w[1].saturating_sub(w[0]);
-                    h.saturating_record(v.min(HIST_MAX_NS));
-                    (min, max) = (min.min(v), max.max(v));
-                    sum += v as u128;
-                    sum_sq += (v as u128) * (v as u128);
-                }
-            }
-            None => {
-                for w in points.windows(2) {
-                    let v = w[1].saturating_sub(w[0]);
-                    self.exact.push(v);
-                    (min, max) = (min.min(v), max.max(v));
-                    sum += v as u128;
-                    sum_sq += (v as u128) * (v as u128);
-                }
-            }
+            Some(h) => gaps.for_each(|v| h.saturating_record(v.min(HIST_MAX_NS))),
+            None => self.exact.extend(gaps),
         }
         if self.count == 0 || min < self.min {
             self.min = min;
