@@ -2,9 +2,8 @@
 //! the result records compared with the sim's configured timing and with its own /metrics.
 
 use sb_records::{Record, RecordReader, ResultRecord, Status};
-use sb_testkit::{bin, Sim};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use sb_testkit::Sim;
+use std::process::Command;
 
 /// Request records for `n` completions with distinct `words`-word prompts.
 fn requests(n: usize, words: usize, max_tokens: u32) -> String {
@@ -27,25 +26,18 @@ fn requests(n: usize, words: usize, max_tokens: u32) -> String {
 
 /// Runs `sb-load` with `args`, feeding `input`; returns (exit code, result records, run records).
 fn sb_load(args: &[&str], input: &str) -> (i32, Vec<ResultRecord>, usize) {
-    let mut child = Command::new(bin("sb-load"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sb-load");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = sb_testkit::pipe("sb-load", args, input.as_bytes());
+    eprint!("{}", out.stderr);
     let mut results = vec![];
     let mut runs = 0;
-    for rec in RecordReader::new("sb-load stdout", out.stdout.as_slice()) {
+    for rec in RecordReader::new("sb-load stdout", out.stdout.as_bytes()) {
         match rec.expect("sb-load writes valid records") {
             Record::Result(r) => results.push(*r),
             Record::Run(_) => runs += 1,
             other => panic!("unexpected record {other:?}"),
         }
     }
-    (out.status.code().unwrap_or(-1), results, runs)
+    (out.code, results, runs)
 }
 
 fn mean(v: &[f64]) -> f64 {

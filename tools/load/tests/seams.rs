@@ -7,8 +7,7 @@ use common::raw::{self, Body};
 use common::{completions, load, Run};
 use sb_testkit::{bin, Sim};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// `sb-load <args>` (no --url/--model added) with `stdin`, extra environment and a shell
 /// prefix such as `ulimit -S -n 256; exec` or `exec taskset -c 0`.
@@ -28,12 +27,7 @@ fn load_with(args: &[&str], stdin: &str, env: &[(&str, &str)], shell_prefix: Opt
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let text = stdin.to_string();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
-    });
+    let (child, feeder) = sb_testkit::spawn_fed(cmd, stdin.as_bytes().to_vec());
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
     common::parse_output(out.status.code().unwrap_or(-1), &out.stdout, &out.stderr)
@@ -314,19 +308,9 @@ fn the_run_record_describes_itself_without_secrets() {
 fn memory_stays_bounded_while_the_reader_of_stdout_stalls() {
     let sim = Sim::start(&["--instant", "--threads", "1"]);
     let n = 40_000;
-    let mut child = Command::new(bin("sb-load"))
-        .args(["--url", &sim.url, "--model", "sim", "-c", "64"])
-        .env("SB_LOAD_SPOOL_MIB", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let text = completions(n, 2, 8);
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
-    });
+    let mut cmd = Command::new(bin("sb-load"));
+    cmd.args(["--url", &sim.url, "--model", "sim", "-c", "64"]).env("SB_LOAD_SPOOL_MIB", "1");
+    let (child, feeder) = sb_testkit::spawn_fed(cmd, completions(n, 2, 8).into_bytes());
     // Nobody reads stdout until every request has been answered (the sim's counter says so).
     let pid = child.id();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);

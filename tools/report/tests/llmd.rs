@@ -3,8 +3,7 @@
 
 use sb_testkit::{bin, tempdir, testdata, Sim};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Fails the test with the validator's errors unless `report` is valid.
 fn assert_valid(report: &str) {
@@ -111,15 +110,8 @@ fn a_real_run_against_sb_sim_validates() {
                 + "\n"
         })
         .collect();
-    let mut load = Command::new(bin("sb-load"))
-        .args(["--url", &sim.url, "--model", "sim", "--rate", "poisson:50", "--concurrency", "2"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    load.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let results = load.wait_with_output().unwrap().stdout;
+    let load_args = ["--url", &sim.url, "--model", "sim", "--rate", "poisson:50", "--concurrency", "2"];
+    let results = sb_testkit::pipe("sb-load", &load_args, input.as_bytes()).stdout;
     let dir = tempdir("llmd-sim");
     let path = dir.join("results.ndjson");
     std::fs::write(&path, results).unwrap();

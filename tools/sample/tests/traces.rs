@@ -9,7 +9,7 @@ use sb_records::{Record, RecordReader, Request};
 use sb_testkit::{bin, testdata};
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn trace(rel: &str) -> String {
     testdata(&format!("sample/traces/{rel}")).display().to_string()
@@ -298,17 +298,10 @@ fn replay_against_sb_sim_reproduces_the_ideal_prefix_hit_rate() {
         .output()
         .unwrap();
     assert!(records.status.success());
-    let mut load = Command::new(bin("sb-load"))
-        .args(["--url", &sim.url, "--model", "m", "--concurrency", "1", "--progress", "never"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    load.stdin.take().unwrap().write_all(&records.stdout).unwrap();
-    let out = load.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ok = RecordReader::new("sb-load", &out.stdout[..])
+    let load_args = ["--url", &sim.url, "--model", "m", "--concurrency", "1", "--progress", "never"];
+    let out = sb_testkit::pipe("sb-load", &load_args, &records.stdout);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ok = RecordReader::new("sb-load", out.stdout.as_bytes())
         .filter_map(|r| match r.unwrap() {
             Record::Result(r) => Some(r),
             _ => None,
