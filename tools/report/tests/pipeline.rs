@@ -120,18 +120,9 @@ fn shards_of_one_sb_load_run_merge() {
     let mut files = Vec::new();
     for shard in ["0/2", "1/2"] {
         let path = dir.join(format!("shard-{}.ndjson", &shard[..1]));
-        let out = Command::new(bin("sb-load"))
-            // Closed loop: a paced run could be judged late on a busy test machine.
-            .args(["--url", &sim.url, "--model", "sim", "--run", "e2e", "--concurrency", "2", "--shard", shard])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin.take().unwrap().write_all(input.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
+        // Closed loop: a paced run could be judged late on a busy test machine.
+        let args = ["--url", &sim.url, "--model", "sim", "--run", "e2e", "--concurrency", "2", "--shard", shard];
+        let out = sb_testkit::pipe("sb-load", &args, input.as_bytes());
         std::fs::write(&path, &out.stdout).unwrap();
         files.push(path.to_string_lossy().into_owned());
     }
