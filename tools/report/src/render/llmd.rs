@@ -19,6 +19,7 @@
 use crate::report::Report;
 use crate::stats::Stats;
 use anyhow::{anyhow, bail, Context, Result};
+use sb_records::{PlanPoint, Record, RecordReader};
 use serde_json::{json, Map, Value};
 
 pub const SCHEMA_VERSION: &str = "0.2";
@@ -255,24 +256,21 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// with several, the one named `point`) or a rendered manifest (YAML; its vLLM Deployment).
 pub fn stack_component(path: &str, point: Option<&str>) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("--stack {path}"))?;
-    let plans: Vec<(usize, Value)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with('{'))
-        .map(|(i, l)| {
-            serde_json::from_str::<Value>(l).map(|v| (i + 1, v)).map_err(|e| anyhow!("--stack {path}:{}: {e}", i + 1))
-        })
-        .collect::<Result<_>>()?;
-    if !plans.is_empty() {
-        let points: Vec<&(usize, Value)> = plans.iter().filter(|(_, v)| v["kind"] == "plan").collect();
-        let names: Vec<&str> = points.iter().filter_map(|(_, v)| v["point"].as_str()).collect();
+    if text.lines().any(|l| l.trim_start().starts_with('{')) {
+        let mut reader = RecordReader::new(format!("--stack {path}"), text.as_bytes());
+        let mut points: Vec<PlanPoint> = Vec::new();
+        while let Some(record) = reader.next_record() {
+            if let Record::Plan(p) = record.map_err(|e| anyhow!("{e}"))? {
+                points.push(p);
+            }
+        }
+        let names: Vec<&str> = points.iter().map(|p| p.point.as_str()).collect();
         let chosen = match (point, points.as_slice()) {
             (_, []) => bail!("--stack {path}: no plan record (sb-deploy plan writes them)"),
-            (None, [one]) => *one,
+            (None, [one]) => one,
             (Some(p), _) => points
                 .iter()
-                .find(|(_, v)| v["point"] == p)
-                .copied()
+                .find(|x| x.point == p)
                 .ok_or_else(|| anyhow!("--stack {path}: no plan point {p:?} (points: {})", names.join(", ")))?,
             (None, _) => bail!(
                 "--stack {path}: {} plan points ({}); the results carry no single tags.point to choose one",
@@ -280,16 +278,15 @@ pub fn stack_component(path: &str, point: Option<&str>) -> Result<Value> {
                 names.join(", ")
             ),
         };
-        let v = &chosen.1;
-        let s = |k: &str| v[k].as_str().unwrap_or("unknown").to_string();
+        let unknown = || "unknown".to_string();
         return Ok(component(Engine {
-            label: s("name"),
-            image: v["vllm_version"].as_str().map_or("unknown".into(), |x| format!("vllm/vllm-openai:v{x}")),
-            model: v["served_model_name"].as_str().map_or_else(|| s("model"), str::to_string),
-            accelerator: s("gpu"),
-            gpus: v["gpus"].as_i64().unwrap_or(1),
-            replicas: v["replicas"].as_i64().unwrap_or(1),
-            args: strings(v.get("engine_args")),
+            label: chosen.name.clone().unwrap_or_else(unknown),
+            image: chosen.vllm_version.as_ref().map_or_else(unknown, |x| format!("vllm/vllm-openai:v{x}")),
+            model: chosen.served_model_name.clone().or_else(|| chosen.model.clone()).unwrap_or_else(unknown),
+            accelerator: chosen.gpu.clone().unwrap_or_else(unknown),
+            gpus: chosen.gpus.map_or(1, i64::from),
+            replicas: chosen.extra.get("replicas").and_then(Value::as_i64).unwrap_or(1),
+            args: chosen.engine_args.clone(),
         }));
     }
     manifest_engine(path, &text)
