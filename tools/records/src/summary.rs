@@ -4,9 +4,11 @@
 //! One kind, two shapes: the summary of one input ([`Report`]) and, from `--compare A B`, the
 //! two sides with the change of every metric ([`Comparison`]).
 //!
-//! Reading is liberal, as for the run record: a missing field reads as its default, fields this
-//! build does not know are kept in `extra`, and a number may be `null` where the writer had no
-//! finite value (it reads as NaN). Floats are written as sb-report rounded them.
+//! Reading a report is liberal, as for the run record: a missing field of the report, its
+//! totals, statistics, load and rows reads as its default, fields this build does not know are
+//! kept in `extra`, and a number may be `null` where the writer had no finite value (it reads as
+//! NaN). A server metric needs its `metric` and its type's figures, and a comparison all of its
+//! fields. Floats are written as sb-report rounded them.
 
 use crate::record::Kind;
 use serde::de::{MapAccess, Visitor};
@@ -17,14 +19,30 @@ use serde_with::skip_serializing_none;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A summary record: a report, or a comparison of two.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A summary record: a report, or a comparison of two (one with a `compare` field).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Summary {
     /// `sb-report --compare A B --format json`.
     Comparison(Box<Comparison>),
     /// `sb-report --format json`.
     Report(Box<Report>),
+}
+
+impl<'de> Deserialize<'de> for Summary {
+    /// The shape is chosen by the `compare` field, so that an error names the field at fault
+    /// (an untagged enum would only say that no shape matched).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let fields = Map::<String, Value>::deserialize(d)?;
+        let comparison = fields.contains_key("compare");
+        let value = Value::Object(fields);
+        if comparison {
+            Comparison::deserialize(value).map(|c| Summary::Comparison(Box::new(c)))
+        } else {
+            Report::deserialize(value).map(|r| Summary::Report(Box::new(r)))
+        }
+        .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for Summary {

@@ -92,3 +92,13 @@ fn another_writers_summary_reads_with_defaults_not_an_error() {
     assert_eq!(r.totals.ttft_ms.count, 0);
     assert_eq!(r.load, summary::Load::default());
 }
+
+#[test]
+fn a_summary_of_the_wrong_shape_is_an_error_naming_the_field() {
+    let err =
+        |line: &str| RecordReader::new("t.ndjson", line.as_bytes()).next_record().unwrap().unwrap_err().to_string();
+    let e = err("{\"kind\":\"summary\",\"v\":1,\"compare\":{\"a\":\"x\",\"b\":\"y\"},\"a\":{},\"b\":{}}\n");
+    assert!(e.starts_with("t.ndjson:1: ") && e.contains("metrics"), "{e}");
+    let e = err("{\"kind\":\"summary\",\"v\":1,\"completed\":\"three\"}\n");
+    assert!(e.contains("invalid type") && e.contains("three"), "{e}");
+}

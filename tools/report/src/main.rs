@@ -157,6 +157,14 @@ fn config(mut args: Args) -> Result<Config, String> {
             return Err(format!("--percentiles: {p} is not between 0 and 100"));
         }
     }
+    // `99,99` (or `99,99.0`) asks for one percentile: each is shown once, in the order first asked.
+    let mut asked: Vec<f64> = Vec::new();
+    for p in std::mem::take(&mut args.percentiles) {
+        if !asked.contains(&p) {
+            asked.push(p);
+        }
+    }
+    args.percentiles = asked;
     let slo = match &args.slo {
         Some(s) => slo::Slo::parse(s).map_err(|e| format!("{e:#}"))?,
         None => slo::Slo::default(),

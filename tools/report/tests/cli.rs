@@ -428,6 +428,15 @@ fn compare_two_runs() {
 }
 
 #[test]
+fn a_percentile_asked_twice_is_shown_once() {
+    let v = json_summary(&[&fixture("basic.ndjson"), "--percentiles", "99,50,99.0"]);
+    let keys: Vec<&String> = v["ttft_ms"].as_object().unwrap().keys().filter(|k| k.starts_with('p')).collect();
+    assert_eq!(keys, ["p99", "p50"]);
+    let text = run(&[&fixture("basic.ndjson"), "--percentiles", "99,99"]).stdout;
+    assert_eq!(text.lines().filter(|l| l.starts_with("P99 TTFT (ms)")).count(), 1, "{text}");
+}
+
+#[test]
 fn several_runs_are_flagged_unless_the_rows_keep_them_apart() {
     let dir = tempdir("report-runs");
     let basic = fixture("basic.ndjson");
@@ -475,6 +484,14 @@ fn compare_with_a_saved_summary() {
     let from_stream = run(&["--compare", &basic, &lagging]);
     assert_eq!(from_saved.code, 1, "B is not trustworthy");
     assert_eq!(from_saved.stdout.replace(&saved, &basic), from_stream.stdout);
+    // A summary longer than the first 64 KiB sb-report peeks at (many rows) is still one.
+    let mut big: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    big["warnings"].as_array_mut().unwrap().push(Value::String("w".repeat(70_000)));
+    let big_path = dir.join("big.json");
+    std::fs::write(&big_path, format!("{big}\n")).unwrap();
+    let out = run(&["--compare", &big_path.to_string_lossy(), &basic, "--format", "csv"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("\ncompleted,3,3,0,0\n"), "{}", out.stdout);
     // A comparison is not a run's summary.
     let cmp = dir.join("cmp.json");
     std::fs::write(&cmp, run(&["--compare", &basic, &lagging, "--format", "json"]).stdout).unwrap();

@@ -19,7 +19,7 @@
 use crate::report::Report;
 use crate::stats::Stats;
 use anyhow::{anyhow, bail, Context, Result};
-use sb_records::{PlanPoint, Record, RecordReader};
+use sb_records::{Kind, PlanPoint};
 use serde_json::{json, Map, Value};
 
 pub const SCHEMA_VERSION: &str = "0.2";
@@ -257,10 +257,14 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 pub fn stack_component(path: &str, point: Option<&str>) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("--stack {path}"))?;
     if text.lines().any(|l| l.trim_start().starts_with('{')) {
-        let mut reader = RecordReader::new(format!("--stack {path}"), text.as_bytes());
+        // The plan records among the file's JSON lines; other lines and kinds are passed over.
         let mut points: Vec<PlanPoint> = Vec::new();
-        while let Some(record) = reader.next_record() {
-            if let Record::Plan(p) = record.map_err(|e| anyhow!("{e}"))? {
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with('{')) {
+            let at = |e: serde_json::Error| anyhow!("--stack {path}:{}: {e}", i + 1);
+            let v: Value = serde_json::from_str(line).map_err(at)?;
+            if v["kind"] == PlanPoint::KIND {
+                let mut p: PlanPoint = serde_json::from_value(v).map_err(at)?;
+                p.after_read();
                 points.push(p);
             }
         }
