@@ -131,12 +131,7 @@ write_study_table() {
 }
 
 # Stopped early (a failure, Ctrl-C): the reports and the table of the runs done so far.
-finish_early() {
-  report_cells
-  write_study_table
-}
-
-ON_EARLY_EXIT=finish_early
+ON_EARLY_EXIT="report_cells; write_study_table"
 stamp=$(date -u +%m%d%H%M%S)
 failed_cells=0
 cell_index=0

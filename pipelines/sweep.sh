@@ -134,12 +134,7 @@ write_sweep_table() {
 }
 
 # Stopped early (a failure, Ctrl-C): the reports and the table of the points done so far.
-finish_early() {
-  report_points
-  write_sweep_table
-}
-
-ON_EARLY_EXIT=finish_early
+ON_EARLY_EXIT="report_points; write_sweep_table"
 stamp=$(date -u +%m%d%H%M%S)
 failed_points=0
 while IFS= read -r plan; do

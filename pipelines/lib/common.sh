@@ -36,10 +36,10 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   # A study stopped early still gets its table of what was done (the processes have stopped, so
-  # their files are complete).
+  # their files are complete). ON_EARLY_EXIT is the script's own commands ("a; b"), never input.
   if [ "$status" -ne 0 ] && [ -n "${ON_EARLY_EXIT:-}" ]; then
     log "writing the tables of what was done"
-    (set +e; "$ON_EARLY_EXIT") || true
+    (set +e; eval "$ON_EARLY_EXIT") || true
   fi
   # A script's own clean-up (the containers of scale-out DOCKER=1), always.
   if [ -n "${ON_EXIT:-}" ]; then (set +e; "$ON_EXIT") || true; fi
