@@ -19,14 +19,15 @@ pub fn resolve(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
-/// The bytes of a tokenizer file, gunzipped when its name ends in `.gz`.
+/// The bytes of a tokenizer file, gunzipped when its name ends in `.gz`. The error does not
+/// name the file: the caller says which flag and file it was.
 pub fn read(file: &Path) -> io::Result<Vec<u8>> {
     let bytes = std::fs::read(file)?;
     if file.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes.as_slice())
             .read_to_end(&mut out)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: not gzip: {e}", file.display())))?;
+            .map_err(|e| io::Error::new(e.kind(), format!("not gzip: {e}")))?;
         return Ok(out);
     }
     Ok(bytes)

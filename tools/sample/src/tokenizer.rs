@@ -34,7 +34,8 @@ impl TokenCounter {
     /// Loads `tokenizer.json` (or a gzipped `tokenizer.json.gz`) and the chat template of
     /// `tokenizer_config.json` when one is given and present.
     pub fn from_files(name: &str, tokenizer_json: &Path, config_json: Option<&Path>) -> Result<TokenCounter> {
-        let bytes = crate::formats::read_maybe_gz(tokenizer_json)?;
+        let bytes =
+            sb_cli::tokenizer_file::read(tokenizer_json).map_err(|e| anyhow!("{}: {e}", tokenizer_json.display()))?;
         let tok = Tokenizer::from_bytes(&bytes)
             .map_err(|e| anyhow!("{}: not a loadable tokenizer.json: {e}", tokenizer_json.display()))?;
         let fast = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|j| FastIds::for_tokenizer(&j));
@@ -67,11 +68,10 @@ impl TokenCounter {
             return TokenCounter::from_files(spec, path, Some(&config));
         }
         if path.is_dir() {
-            let json = ["tokenizer.json", "tokenizer.json.gz"]
-                .iter()
-                .map(|f| path.join(f))
-                .find(|p| p.is_file())
-                .ok_or_else(|| anyhow!("--tokenizer {spec}: the directory has no tokenizer.json"))?;
+            let json = sb_cli::tokenizer_file::resolve(path);
+            if !json.is_file() {
+                bail!("--tokenizer {spec}: the directory has no tokenizer.json");
+            }
             return TokenCounter::from_files(spec, &json, Some(&path.join("tokenizer_config.json")));
         }
         if spec.contains(std::path::MAIN_SEPARATOR) && spec.starts_with(['.', '/']) {
