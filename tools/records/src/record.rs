@@ -159,12 +159,10 @@ impl Status {
 /// The server's `usage` object, as reported (OpenAI `usage`, vLLM's final usage chunk).
 #[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
-    #[serde(default)]
     pub prompt_tokens: u32,
-    #[serde(default)]
     pub completion_tokens: u32,
-    #[serde(default)]
     pub total_tokens: u32,
     /// `prompt_tokens_details.cached_tokens`, when the server reports it.
     pub cached_tokens: Option<u32>,
@@ -578,22 +576,16 @@ pub enum RunWarmup {
 
 /// Requests of a run by what became of them (`requests` of the run record).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunRequests {
     /// Taken from the input (all shards).
-    #[serde(default)]
     pub read: u64,
-    #[serde(default)]
     pub other_shards: u64,
     /// Read but not sent (the run stopped).
-    #[serde(default)]
     pub not_sent: u64,
-    #[serde(default)]
     pub results: u64,
-    #[serde(default)]
     pub warmup: u64,
-    #[serde(default)]
     pub failed: u64,
-    #[serde(default)]
     pub by_status: BTreeMap<String, u64>,
 }
 
@@ -611,22 +603,17 @@ pub struct Lateness {
 
 /// How the run used its connections (`connections` of the run record).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunConnections {
     /// `--max-connections`.
-    #[serde(default)]
     pub max: u64,
     /// Open before the first request.
-    #[serde(default)]
     pub preconnected: u64,
     /// All the run opened.
-    #[serde(default)]
     pub opened: u64,
-    #[serde(default)]
     pub peak_open: u64,
-    #[serde(default)]
     pub connect_failures: u64,
     /// Requests that found every connection the cap allows busy and waited for one.
-    #[serde(default)]
     pub waited_at_cap: u64,
 }
 
