@@ -3,7 +3,7 @@
 //! can be put next to the vLLM run it reproduces.
 
 use crate::render::table::md_table;
-use crate::report::{flatten, object, pct_name, totals_json, Report};
+use crate::report::{flatten, object, pct_name, Report};
 use anyhow::{bail, Result};
 use sb_records::summary::{self, Compared, Comparison, Sides};
 use serde_json::{json, Map, Value};
@@ -20,14 +20,9 @@ pub struct Side {
 }
 
 impl Side {
+    /// Result records summarised here: the same as the summary `--format json` writes of them.
     pub fn of_report(name: &str, r: &Report) -> Side {
-        Side {
-            name: name.to_string(),
-            flat: flatten(&totals_json(&r.total)),
-            summary: serde_json::to_value(r.to_summary()).expect("a summary serializes"),
-            warnings: r.warnings.clone(),
-            trustworthy: r.trustworthy(),
-        }
+        Side::of_summary(name, &r.to_summary())
     }
 
     /// A summary `sb-report --format json` wrote before.
