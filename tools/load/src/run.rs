@@ -148,7 +148,7 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
     let (tally, mut out) = writer.join().map_err(|_| anyhow::anyhow!("the result writer panicked"))?;
 
     let interrupted = interrupted.load(Ordering::Relaxed);
-    let stats = RunStats::new(&tally, &pool);
+    let stats = RunStats::new(&tally, connections(&pool, preconnected));
     let verdict = judge(&tally, &stats, &report, interrupted, pacing, opts.max_lag_ms, opts.max_error_rate);
     let without_done = crate::client::STREAMS_WITHOUT_DONE.load(Ordering::Relaxed);
     let mut fields = run_fields(&url_model, settings, &tally, &report, &stats, &verdict, opts.max_lag_ms);
@@ -170,7 +170,7 @@ pub fn run<W: Write + Send + 'static>(mut opts: RunOptions, input: Input, out: W
     fields.git_commit = option_env!("SB_GIT_COMMIT").filter(|c| !c.is_empty()).map(str::to_string);
     fields.host = crate::limits::hostname();
     fields.server_version = server_version;
-    fields.connections = Some(connections(&pool, preconnected));
+    fields.connections = Some(stats.connections.clone());
     let record = run_record(&run_id, &tally, &report, &fields);
     if tally.write_error.is_none() {
         if let Err(e) = out.write(&record) {
@@ -243,13 +243,12 @@ struct RunStats {
     p99_lateness_ms: f64,
     /// Share of the measured requests' slot time spent waiting for the send (closed loop).
     slot_idle_fraction: Option<f64>,
-    /// Requests that waited for a free connection under `--max-connections`, and that cap.
-    waited_at_cap: u64,
-    max_connections: usize,
+    /// How the run used its connections (the waits at `--max-connections` explain lateness).
+    connections: RunConnections,
 }
 
 impl RunStats {
-    fn new(t: &Tally, pool: &crate::pool::Pool) -> RunStats {
+    fn new(t: &Tally, connections: RunConnections) -> RunStats {
         let n = t.measured_sent;
         let rate =
             |first: u64, last: u64| (n > 1 && last > first).then(|| (n - 1) as f64 / ((last - first) as f64 / 1e9));
@@ -271,8 +270,7 @@ impl RunStats {
             p99_lateness_ms: if n > 0 { h.value_at_quantile(0.99) as f64 / 1000.0 } else { 0.0 },
             slot_idle_fraction: (t.lateness_sum_ns + t.busy_sum_ns > 0)
                 .then(|| t.lateness_sum_ns as f64 / (t.lateness_sum_ns + t.busy_sum_ns) as f64),
-            waited_at_cap: pool.stats.waited_at_cap.load(Ordering::Relaxed),
-            max_connections: pool.max(),
+            connections,
         }
     }
 }
@@ -299,11 +297,11 @@ fn judge(
     let mut reasons = Vec::new();
     // Lateness from waiting for a connection under the cap says so: the cap, not the
     // generator's pace, may be what held the requests back.
-    let queued = match s.waited_at_cap {
+    let queued = match s.connections.waited_at_cap {
         0 => String::new(),
         n => format!(
             " ({n} requests waited for a free connection under --max-connections {}; raise it if the server takes more)",
-            s.max_connections
+            s.connections.max
         ),
     };
     match pacing {
