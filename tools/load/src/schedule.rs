@@ -213,6 +213,13 @@ pub struct Job {
     warmup: bool,
 }
 
+impl Job {
+    /// The choices the request asks for (its `n` param; 1 without one).
+    fn choices(&self) -> u64 {
+        self.req.params.get("n").and_then(|v| v.as_u64()).unwrap_or(1)
+    }
+}
+
 /// What the dispatcher is connected to: the reader's batches of requests, the writer, the live
 /// counters and the run's phase.
 pub struct Wiring {
@@ -464,10 +471,9 @@ fn fire(
             shared.slot_freed();
         }
         drop(permit);
-        let n = job.req.params.get("n").and_then(|v| v.as_u64()).unwrap_or(1);
         if let (Some(usage), Some(max)) = (&rec.usage, job.req.max_tokens) {
             // vLLM's usage counts every returned choice; `best_of` extras are not returned.
-            rec.exceeded_max_tokens = u64::from(usage.completion_tokens) > u64::from(max) * n;
+            rec.exceeded_max_tokens = u64::from(usage.completion_tokens) > u64::from(max) * job.choices();
         }
         shared.counters.done.fetch_add(1, Ordering::Relaxed);
         shared.counters.live.record(&rec);
@@ -489,8 +495,7 @@ async fn send_one(shared: &Shared, job: &Job, messages: Option<&[Message]>) -> (
     let mut rec = new_record(shared, job);
     // One chunk per token (and a role chunk on chat): size the list once instead of growing
     // it while the stream runs; capped so a huge max_tokens does not reserve much unused.
-    let n = job.req.params.get("n").and_then(|v| v.as_u64()).unwrap_or(1);
-    let expected = job.req.max_tokens.map_or(16, |t| t as u64 * n + 1).min(1024);
+    let expected = job.req.max_tokens.map_or(16, |t| t as u64 * job.choices() + 1).min(1024);
     rec.chunks_ns.reserve_exact(expected as usize);
     let want_text = shared.keep_text || job.req.session.is_some();
     let mut text = want_text.then(String::new);
