@@ -73,6 +73,14 @@ pub fn shard_of(r: &RunRecord) -> Option<&str> {
     lookup(&r.extra, "load.shard").or_else(|| r.extra.get("shard")).and_then(Value::as_str)
 }
 
+/// How messages name a run record: its run id, and its shard when it has one.
+fn run_name(r: &RunRecord) -> String {
+    match shard_of(r) {
+        Some(shard) => format!("{} shard {shard}", r.run),
+        None => r.run.clone(),
+    }
+}
+
 /// In a closed loop, the share of slot time spent waiting for the generator above which its
 /// lateness counts (sb-load's `CLOSED_LOOP_MAX_IDLE`).
 const CLOSED_LOOP_MAX_IDLE: f64 = 0.01;
@@ -127,11 +135,7 @@ pub fn load_info(records: &[RunRecord], max_lag_ms: Option<f64>) -> LoadInfo {
         let lateness = |pick: fn(&sb_records::Lateness) -> f64, paths: &[&str]| {
             f.send_lateness_ms.as_ref().map(pick).or_else(|| num(x, paths))
         };
-        let shard = shard_of(r);
-        let name = match shard {
-            Some(shard) => format!("{} shard {shard}", r.run),
-            None => r.run.clone(),
-        };
+        let name = run_name(r);
         if !info.runs.contains(&r.run) {
             info.runs.push(r.run.clone());
         }
@@ -260,18 +264,14 @@ pub fn reconcile(c: &crate::collect::Collector) -> Reconciled {
     let mut out = Reconciled::default();
     for r in &c.run_records {
         let shard = shard_of(r);
+        let name = run_name(r);
         if let Some(n) = r.fields().exceeded_max_tokens.filter(|&n| n > 0) {
-            let name = shard.map_or_else(|| r.run.clone(), |s| format!("{} shard {s}", r.run));
             out.warnings.push(format!(
                 "{name}: the server generated more tokens than max_tokens asked for on {n} requests (it ignored the length field): output lengths, and the throughput and latency that depend on them, are not the workload's"
             ));
         }
         let Some(claimed) = lookup(&r.extra, "requests.results").and_then(Value::as_u64) else { continue };
         let present = c.runs.get(&r.run).map_or(0, |s| s.present.get(shard.unwrap_or("-")).copied().unwrap_or(0));
-        let name = match shard {
-            Some(shard) => format!("{} shard {shard}", r.run),
-            None => r.run.clone(),
-        };
         if present < claimed {
             out.problems.push(format!(
                 "{name}: {present} of {claimed} results present (its run record counts {claimed}; the others were lost on the way)"
