@@ -79,11 +79,7 @@ pub struct Collector {
     pub total: Aggregate,
     pub stages: BTreeMap<u32, Aggregate>,
     pub turns: BTreeMap<u32, Aggregate>,
-    pub groups: BTreeMap<String, Aggregate>,
-    /// Each `--group-by` value's first run id, and the values whose results came from more
-    /// than one run (their rows mix runs).
-    pub group_first_run: BTreeMap<String, String>,
-    pub groups_mixing_runs: BTreeSet<String>,
+    pub groups: BTreeMap<String, Group>,
     pub sessions: HashSet<String>,
     pub runs: BTreeMap<String, RunShards>,
     pub run_records: Vec<RunRecord>,
@@ -122,8 +118,6 @@ impl Collector {
             stages: BTreeMap::new(),
             turns: BTreeMap::new(),
             groups: BTreeMap::new(),
-            group_first_run: BTreeMap::new(),
-            groups_mixing_runs: BTreeSet::new(),
             sessions: HashSet::new(),
             runs: BTreeMap::new(),
             run_records: Vec::new(),
@@ -275,11 +269,9 @@ impl Collector {
         if let Some(field) = &self.opts.group_by {
             let key = group_field(r, field);
             match self.groups.get_mut(&key) {
-                Some(a) => {
-                    a.add(r, &o);
-                    if self.group_first_run.get(&key).is_some_and(|first| first != run) {
-                        self.groups_mixing_runs.insert(key);
-                    }
+                Some(g) => {
+                    g.agg.add(r, &o);
+                    g.mixes_runs = g.mixes_runs || g.first_run != run;
                 }
                 None => {
                     if self.groups.len() >= MAX_GROUPS {
@@ -287,15 +279,22 @@ impl Collector {
                             "--group-by {field}: more than {MAX_GROUPS} distinct values; group by a coarser field"
                         ));
                     }
-                    let mut a = Aggregate::new();
-                    a.add(r, &o);
-                    self.group_first_run.insert(key.clone(), run.to_string());
-                    self.groups.insert(key, a);
+                    let mut agg = Aggregate::new();
+                    agg.add(r, &o);
+                    self.groups.insert(key, Group { agg, first_run: run.to_string(), mixes_runs: false });
                 }
             }
         }
         Ok(())
     }
+}
+
+/// One `--group-by` value's results, and whether they came from more than one run (its row
+/// then mixes runs).
+pub struct Group {
+    pub agg: Aggregate,
+    first_run: String,
+    pub mixes_runs: bool,
 }
 
 /// vLLM's view of one request (`RequestFuncOutput`): a failed request has zeros and its error.

@@ -136,7 +136,7 @@ pub fn about(r: &Report) -> String {
 
 fn ctx<'a>(c: &'a Collector, r: &Report) -> Ctx<'a> {
     let (mut series, key): (Vec<(String, &Aggregate)>, String) = match &c.opts.group_by {
-        Some(key) if !c.groups.is_empty() => (c.groups.iter().map(|(k, a)| (k.clone(), a)).collect(), key.clone()),
+        Some(key) if !c.groups.is_empty() => (c.groups.iter().map(|(k, g)| (k.clone(), &g.agg)).collect(), key.clone()),
         _ => (vec![("all".to_string(), &c.total)], "requests".to_string()),
     };
     series.sort_by(|a, b| group_cmp(&a.0, &b.0));

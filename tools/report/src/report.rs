@@ -72,7 +72,7 @@ impl Report {
         };
         let turns = if c.turns.len() > 1 { fin(&c.turns) } else { Vec::new() };
         let mut groups: Vec<(String, Totals)> =
-            c.groups.iter().map(|(k, a)| (k.clone(), a.finish(p, goodput))).collect();
+            c.groups.iter().map(|(k, g)| (k.clone(), g.agg.finish(p, goodput))).collect();
         groups.sort_by(|a, b| group_cmp(&a.0, &b.0));
 
         let window_ns = match (total.first_sent_ns, load.started_ns, load.ended_ns) {
@@ -98,8 +98,9 @@ impl Report {
                     "results of {named_runs} different runs are summarised together; use --group-by run to split them"
                 )),
                 Some("run") => {}
-                Some(by) if !c.groups_mixing_runs.is_empty() => {
-                    let mut mixed: Vec<&String> = c.groups_mixing_runs.iter().collect();
+                Some(by) if c.groups.values().any(|g| g.mixes_runs) => {
+                    let mut mixed: Vec<&String> =
+                        c.groups.iter().filter(|(_, g)| g.mixes_runs).map(|(k, _)| k).collect();
                     mixed.sort_by(|a, b| group_cmp(a, b));
                     let shown: Vec<&str> = mixed.iter().take(5).map(|s| s.as_str()).collect();
                     warnings.push(format!(
