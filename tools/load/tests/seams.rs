@@ -27,10 +27,8 @@ fn load_with(args: &[&str], stdin: &str, env: &[(&str, &str)], shell_prefix: Opt
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let (child, feeder) = sb_testkit::spawn_fed(cmd, stdin.as_bytes().to_vec());
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    common::parse_output(out.status.code().unwrap_or(-1), &out.stdout, &out.stderr)
+    let out = sb_testkit::pipe_cmd(cmd, stdin.as_bytes());
+    common::parse_output(out.code, out.stdout.as_bytes(), out.stderr.as_bytes())
 }
 
 fn chat(n: usize, max_tokens: u32) -> String {

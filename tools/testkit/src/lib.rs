@@ -179,8 +179,14 @@ pub fn pipe_env(tool: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -
     for (k, v) in env {
         cmd.env(k, v);
     }
+    pipe_cmd(cmd, stdin)
+}
+
+/// [`pipe`] of a command built by the caller (a shell prefix, a working directory).
+pub fn pipe_cmd(cmd: Command, stdin: &[u8]) -> Piped {
+    let program = cmd.get_program().to_string_lossy().into_owned();
     let (child, feeder) = spawn_fed(cmd, stdin.to_vec());
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait for {tool}: {e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait for {program}: {e}"));
     feeder.join().expect("stdin feeder");
     Piped {
         code: out.status.code().unwrap_or(-1),
